@@ -1,0 +1,85 @@
+"""Shared validators. Each raises :class:`InputError` naming the field and the value found."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from pathfit._types import DTYPES
+from pathfit.exceptions import InputError
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor of shape {tuple(value.shape)}"
+    return repr(value)
+
+
+def check_int(field: str, value: object, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(field, _describe(value), f"an integer >= {minimum}")
+    if value < minimum:
+        raise InputError(field, value, f"an integer >= {minimum}")
+    return value
+
+
+def check_real(
+    field: str,
+    value: object,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+) -> float:
+    """Return ``value`` as a finite float, optionally > 0 or >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InputError(field, _describe(value), "a real number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise InputError(field, value, "a finite number")
+    if positive and value <= 0:
+        raise InputError(field, value, "a number > 0")
+    if nonnegative and value < 0:
+        raise InputError(field, value, "a number >= 0")
+    return value
+
+
+def check_choice(field: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise InputError(field, repr(value), "one of " + ", ".join(map(repr, choices)))
+    return value  # type: ignore[return-value]
+
+
+def check_dtype(field: str, value: object) -> torch.dtype:
+    """Accept a torch floating dtype or its name ('float32', 'float64')."""
+    if isinstance(value, torch.dtype) and value in DTYPES.values():
+        return value
+    if isinstance(value, str) and value in DTYPES:
+        return DTYPES[value]
+    raise InputError(field, repr(value), "float32 or float64")
+
+
+def check_tensor(
+    field: str,
+    value: object,
+    *,
+    ndim: int,
+    finite: bool = True,
+) -> torch.Tensor:
+    """Return ``value`` as a floating tensor with ``ndim`` dimensions and, by default, finite."""
+    if not isinstance(value, torch.Tensor):
+        try:
+            value = torch.as_tensor(value, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise InputError(field, type(value).__name__, "an array of numbers") from err
+    if not value.is_floating_point():
+        value = value.to(torch.float64)
+    if value.ndim != ndim:
+        raise InputError(field, _describe(value), f"a {ndim}-d array")
+    if finite and not bool(torch.isfinite(value).all()):
+        bad = (~torch.isfinite(value)).nonzero()[0].tolist()
+        where = ", ".join(map(str, bad))
+        found = value[tuple(bad)].item()
+        raise InputError(field, f"{found} at index ({where})", "finite values (no NaN or inf)")
+    return value

@@ -1,0 +1,153 @@
+"""The configuration of ``pathfit run``: TOML files validated with pydantic.
+
+Every section and key is optional; what is left out takes the seed experiment's value. An
+unknown key is an error that names it and suggests the closest valid one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from pathfit.exceptions import InputError
+
+MethodName = Literal["least_squares", "seed_sgd", "gradient", "seed_network", "pointwise_mlp"]
+METHOD_NAMES: tuple[MethodName, ...] = (
+    "least_squares",
+    "seed_sgd",
+    "gradient",
+    "seed_network",
+    "pointwise_mlp",
+)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProcessConfig(_Section):
+    """The diffusion: ``abm`` dX = mu dt + sigma dW, ``gbm`` dX = mu X dt + sigma X dW, ``ou``
+    dX = theta (mu - X) dt + sigma dW."""
+
+    kind: Literal["abm", "gbm", "ou"] = "abm"
+    x0: float = 0.0
+    mu: float = 0.5
+    sigma: float = Field(1.0, ge=0)
+    theta: float = Field(1.0, gt=0, description="mean-reversion rate, OU only")
+
+
+class SamplingConfig(_Section):
+    n_paths: int = Field(100, ge=1)
+    n_times: int = Field(1000, ge=1)
+    horizon: float = Field(10.0, gt=0, description="observation times are uniform on (0, horizon]")
+
+
+class TargetConfig(_Section):
+    """``constant``: k_j = lam * mean_i x_ij^2; ``poly_lambda``: lambda(x) = sum_d coef[d] x^d;
+    ``poly_k``: k_j = mean_i sum_p coef[p] x_ij^p."""
+
+    kind: Literal["constant", "poly_lambda", "poly_k"] = "constant"
+    lam: float = 0.25
+    coef: list[float] = Field(default_factory=list)
+    noise_std: float = Field(0.0, ge=0)
+
+
+class GradientConfig(_Section):
+    mode: Literal["per_sample", "minibatch", "full"] = "full"
+    optimizer: Literal["auto", "sgd", "adam", "lbfgs"] = "auto"
+    lr: float | None = Field(None, gt=0)
+    batch_size: int = Field(32, ge=1)
+    max_steps: int = Field(10_000, ge=1)
+    tol: float = Field(1e-10, ge=0)
+    guard: bool = True
+
+
+class SeedSgdConfig(_Section):
+    """The seed question's recipe: per-sample SGD at a fixed step, no guard."""
+
+    lr: float = Field(0.01, gt=0)
+    max_steps: int = Field(10_000, ge=1)
+
+
+class NetworkConfig(GradientConfig):
+    optimizer: Literal["auto", "sgd", "adam", "lbfgs"] = "lbfgs"
+    hidden: list[int] = Field(default_factory=list)
+
+
+class MethodsConfig(_Section):
+    run: list[MethodName] | None = Field(
+        None, description="methods to run; by default every one that applies to the target"
+    )
+    level: float = Field(0.95, gt=0, lt=1)
+    least_squares: _Section = Field(default_factory=_Section)
+    seed_sgd: SeedSgdConfig = Field(default_factory=SeedSgdConfig)
+    gradient: GradientConfig = Field(default_factory=GradientConfig)
+    seed_network: NetworkConfig = Field(
+        default_factory=lambda: NetworkConfig(max_steps=100, hidden=[])
+    )
+    pointwise_mlp: NetworkConfig = Field(
+        default_factory=lambda: NetworkConfig(max_steps=12, hidden=[16])
+    )
+
+
+class RunConfig(_Section):
+    """The whole experiment of ``pathfit run``."""
+
+    seed: int = Field(0, ge=0)
+    dtype: Literal["float32", "float64"] = "float64"
+    device: str = "cpu"
+    process: ProcessConfig = Field(default_factory=ProcessConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    target: TargetConfig = Field(default_factory=TargetConfig)
+    methods: MethodsConfig = Field(default_factory=MethodsConfig)
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a config dict; the first problem becomes an InputError naming the key."""
+    try:
+        return RunConfig.model_validate(data)
+    except pydantic.ValidationError as err:
+        raise _input_error(err, source) from None
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("--config", str(path), "an existing TOML file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError("--config", f"{path} ({err})", "a readable UTF-8 TOML file") from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError("--config", f"{path}: {err}", "valid TOML") from None
+    return parse_config(data, source=str(path))
+
+
+def _input_error(err: pydantic.ValidationError, source: str) -> InputError:
+    first = err.errors()[0]
+    loc = [str(part) for part in first["loc"]]
+    field = ".".join(loc)
+    if first["type"] == "extra_forbidden":
+        known = _known_keys(loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return InputError(
+            f"{source}: {field}", "an unknown key", f"one of {', '.join(known)}{hint}"
+        )
+    return InputError(f"{source}: {field}", repr(first.get("input")), first["msg"].lower())
+
+
+def _known_keys(loc: list[str]) -> list[str]:
+    model: type[BaseModel] = RunConfig
+    for part in loc:
+        annotation = model.model_fields[part].annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)

@@ -1,0 +1,47 @@
+"""Validation of the (paths, targets) pair every estimator receives."""
+
+from __future__ import annotations
+
+import torch
+
+from pathfit._types import TargetValues
+from pathfit._validation import check_real, check_tensor
+from pathfit.exceptions import InputError
+from pathfit.paths import Paths
+from pathfit.targets import Targets
+
+
+def check_data(paths: object, targets: object, n_params: int) -> tuple[Paths, TargetValues]:
+    """Return the paths and the (n_times,) target values, checked against each other."""
+    if not isinstance(paths, Paths):
+        raise InputError("paths", type(paths).__name__, "a pathfit.Paths")
+    if isinstance(targets, Targets):
+        values = targets.values
+        if targets.times.shape == paths.times.shape and not torch.allclose(
+            targets.times.to(paths.dtype), paths.times, rtol=1e-9, atol=1e-12
+        ):
+            raise InputError(
+                "targets.times",
+                "times that differ from paths.times",
+                "targets observed at the paths' times",
+            )
+    else:
+        values = check_tensor("targets", targets, ndim=1)
+    if values.shape[0] != paths.n_times:
+        raise InputError(
+            "targets",
+            f"{values.shape[0]} values for {paths.n_times} times",
+            "one target per observation time",
+        )
+    if paths.n_times < n_params:
+        raise InputError(
+            "n_times", paths.n_times, f"at least {n_params} observation times, one per parameter"
+        )
+    return paths, values.to(dtype=paths.dtype, device=paths.device)
+
+
+def check_level(level: object) -> float:
+    level = check_real("level", level)
+    if not 0 < level < 1:
+        raise InputError("level", level, "a confidence level in (0, 1)")
+    return level

@@ -1,0 +1,103 @@
+"""A stable least-squares solve of the aggregated design, with its classical covariance."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from scipy import stats
+
+from pathfit._types import Design, Params, TargetValues
+
+
+@dataclass(frozen=True)
+class LinearSolution:
+    """The least-squares solution of Phi c = k and what comes with it.
+
+    Attributes:
+        coef: (n_params,) minimum-norm solution.
+        cov: (n_params, n_params) classical covariance s^2 (Phi^T Phi)^-1, or None.
+        cov_reason: why ``cov`` is None ("" when it is not).
+        rank: numerical rank of the column-scaled design.
+        condition_number: ratio of the largest to the smallest singular value of the design with
+            columns scaled to unit norm (inf when rank deficient).
+        residuals: (n_times,) k - Phi c.
+        dof: residual degrees of freedom n_times - n_params.
+    """
+
+    coef: Params
+    cov: torch.Tensor | None
+    cov_reason: str
+    rank: int
+    condition_number: float
+    residuals: TargetValues
+    dof: int
+
+
+@dataclass(frozen=True)
+class _ScaledSVD:
+    """The SVD of the design with columns scaled to unit norm."""
+
+    u: torch.Tensor
+    s_inv: torch.Tensor  # 1/s on the kept singular values, 0 on the dropped ones
+    vh: torch.Tensor
+    norms: torch.Tensor  # column norms, 1 where a column is zero
+    rank: int
+    condition_number: float
+
+    @classmethod
+    def of(cls, design: Design) -> _ScaledSVD:
+        n_times, n_params = design.shape
+        norms = torch.linalg.vector_norm(design, dim=0)
+        safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+        u, s, vh = torch.linalg.svd(design / safe, full_matrices=False)
+        tol = s[0] * max(n_times, n_params) * torch.finfo(design.dtype).eps
+        keep = s > tol
+        rank = int(keep.sum())
+        s_inv = torch.where(keep, 1.0 / torch.where(keep, s, torch.ones_like(s)), 0.0)
+        cond = float(s[0] / s[-1]) if rank == n_params else float("inf")
+        return cls(u, s_inv, vh, safe, rank, cond)
+
+    def solve(self, targets: TargetValues) -> Params:
+        return (self.vh.T @ (self.s_inv * (self.u.T @ targets))) / self.norms
+
+    def covariance(self, residuals: TargetValues) -> tuple[torch.Tensor | None, str]:
+        """s^2 (Phi^T Phi)^-1 with s^2 = |r|^2 / dof, or None and the reason."""
+        n_times, n_params = self.u.shape[0], self.vh.shape[0]
+        dof = n_times - n_params
+        if self.rank < n_params:
+            return None, (
+                f"the design has rank {self.rank} < {n_params} parameters: some "
+                "combination of parameters is not identified by these data"
+            )
+        if dof <= 0:
+            return None, f"no residual degrees of freedom ({n_times} times, {n_params} parameters)"
+        vs = self.vh.T * self.s_inv
+        sigma2 = residuals.square().sum() / dof
+        return sigma2 * (vs @ vs.T) / torch.outer(self.norms, self.norms), ""
+
+
+def solve_least_squares(design: Design, targets: TargetValues) -> LinearSolution:
+    """Solve min_c |Phi c - k|^2 through the SVD of the column-scaled design.
+
+    The SVD never forms Phi^T Phi, so the solution keeps the accuracy the data allow even when
+    the columns differ by orders of magnitude (x^0 next to x^5).
+    """
+    svd = _ScaledSVD.of(design)
+    coef = svd.solve(targets)
+    residuals = targets - design @ coef
+    cov, reason = svd.covariance(residuals)
+    dof = design.shape[0] - design.shape[1]
+    return LinearSolution(coef, cov, reason, svd.rank, svd.condition_number, residuals, dof)
+
+
+def covariance_at(
+    design: Design, coef: Params, targets: TargetValues
+) -> tuple[torch.Tensor | None, str]:
+    """The classical covariance for an estimate ``coef`` found by other means (gradient)."""
+    return _ScaledSVD.of(design).covariance(targets - design @ coef)
+
+
+def t_quantile(level: float, dof: int) -> float:
+    """The two-sided Student-t quantile for a ``level`` interval with ``dof`` degrees of freedom."""
+    return float(stats.t.ppf(0.5 + level / 2, dof))

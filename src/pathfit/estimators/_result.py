@@ -1,0 +1,139 @@
+"""The result of a fit: estimates, uncertainty, how it went, and a JSON-safe summary."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from pathfit._types import Status
+
+EventKind = Literal["non_finite", "exploding"]
+
+
+def json_safe(value: Any) -> Any:
+    """Recursively replace non-finite floats by None so that the value is valid JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class GuardEvent:
+    """One intervention of the divergence guard, or the divergence that ended an unguarded fit."""
+
+    step: int
+    kind: EventKind
+    loss: float
+    step_size_before: float
+    step_size_after: float | None
+    message: str
+
+
+@dataclass
+class Stability:
+    """How the step size was chosen and what happened to it.
+
+    Attributes:
+        curvature: L, the estimated largest curvature of the loss in the training mode.
+        curvature_method: how L was found.
+        bound: 2 / L, the largest stable step for gradient descent.
+        step: the step size training started with.
+        final_step: the step size at the end (smaller after guard events).
+        events: guard interventions, in order.
+    """
+
+    curvature: float | None
+    curvature_method: str
+    bound: float | None
+    step: float
+    final_step: float
+    events: list[GuardEvent] = field(default_factory=list)
+
+
+@dataclass
+class History:
+    """Per-step training record. ``estimate`` is the model's lambda estimate where it was
+    measured (None elsewhere); ``params`` holds all parameters for models with at most 64."""
+
+    step: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    step_size: list[float] = field(default_factory=list)
+    estimate: list[float | None] = field(default_factory=list)
+    params: list[list[float]] | None = None
+
+
+@dataclass
+class FitResult:
+    """What a fit found and how sure it is, in the manner of lmfit's MinimizerResult.
+
+    Attributes:
+        method: name of the method that produced it ("least_squares", "gradient", ...).
+        model: the model's class name.
+        param_names: one name per parameter of a linear model (empty for networks).
+        params: the estimated coefficients of a linear model, or None.
+        stderr: their standard errors, or None (``uncertainty_note`` says why).
+        ci: their ``level`` intervals, or None.
+        lam: the single-number lambda estimate, where the model has one.
+        lam_stderr, lam_ci: its standard error and interval, where defined.
+        status: "converged", "max_steps" or "diverged".
+        message: one or more sentences on how the fit ended, with the numbers.
+        steps: optimisation steps taken (1 for closed form).
+        wall_s: wall time of the fit in seconds.
+    """
+
+    method: str
+    model: str
+    status: Status
+    message: str
+    steps: int
+    wall_s: float
+    level: float = 0.95
+    param_names: tuple[str, ...] = ()
+    params: list[float] | None = None
+    stderr: list[float] | None = None
+    ci: list[tuple[float, float]] | None = None
+    lam: float | None = None
+    lam_stderr: float | None = None
+    lam_ci: tuple[float, float] | None = None
+    uncertainty_note: str = ""
+    notes: list[str] = field(default_factory=list)
+    history: History | None = None
+    stability: Stability | None = None
+
+    def summary(self, *, history: bool = False) -> dict[str, Any]:
+        """A JSON-safe dict of the result (the per-step history only when asked for)."""
+        out = asdict(self)
+        if not history:
+            out.pop("history")
+        return json_safe(out)
+
+    def report(self) -> str:
+        """A short plain-text account of the fit."""
+        lines = [
+            f"{self.method} ({self.model}): {self.status} after {self.steps} step(s) "
+            f"in {self.wall_s:.3g} s"
+        ]
+        if self.lam is not None:
+            line = f"  lambda = {self.lam:.10g}"
+            if self.lam_stderr is not None:
+                line += f" +/- {self.lam_stderr:.3g}"
+            if self.lam_ci is not None:
+                line += f"  {self.level:.0%} CI [{self.lam_ci[0]:.6g}, {self.lam_ci[1]:.6g}]"
+            lines.append(line)
+        if self.params is not None and self.param_names != ("lam",):
+            for b, name in enumerate(self.param_names):
+                line = f"  {name} = {self.params[b]:.10g}"
+                if self.stderr is not None:
+                    line += f" +/- {self.stderr[b]:.3g}"
+                lines.append(line)
+        if self.uncertainty_note:
+            lines.append(f"  uncertainty: {self.uncertainty_note}")
+        if self.message:
+            lines.append(f"  {self.message}")
+        lines.extend(f"  note: {note}" for note in self.notes)
+        return "\n".join(lines)

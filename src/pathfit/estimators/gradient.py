@@ -1,0 +1,522 @@
+"""Guarded gradient training of any pathfit model."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from pathfit import _random
+from pathfit._types import Status, TargetValues
+from pathfit._validation import check_choice, check_int, check_real
+from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
+from pathfit.estimators._data import check_data, check_level
+from pathfit.estimators._linalg import LinearSolution, _ScaledSVD
+from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
+from pathfit.exceptions import ConvergenceWarning, InputError
+from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
+from pathfit.paths import Paths
+from pathfit.targets import Targets
+
+Mode = Literal["per_sample", "minibatch", "full"]
+OptimizerName = Literal["sgd", "adam", "lbfgs"]
+MODES: tuple[Mode, ...] = ("per_sample", "minibatch", "full")
+OPTIMIZERS: tuple[OptimizerName, ...] = ("sgd", "adam", "lbfgs")
+_HISTORY_PARAMS = 64
+_ADAM_STEP = 1e-2
+_LBFGS_ITERATIONS = 20
+_GRAD_TOL = 1e-6
+
+
+class GradientFit:
+    """Fit a model by gradient descent on the MSE of its predictions of k.
+
+    Modes: ``"per_sample"`` takes one time index j per step (the seed question's recipe),
+    ``"minibatch"`` shuffled batches of j each epoch, ``"full"`` all j every step. The time order
+    is shuffled for training only, from the fit's own seed.
+
+    The step size defaults to 1/L, half the stable bound 2/L of gradient descent, where L is the
+    curvature of the loss in the training mode: exact for linear models (2 |Phi|^2 / m full batch,
+    2 max_j |Phi_j|^2 per sample), by power iteration for networks. Adam starts at 1e-2 and
+    L-BFGS at 1 with a strong-Wolfe line search.
+
+    With ``guard=True`` a non-finite loss, or one above ``explode_factor`` times the scale of
+    the initial residuals, rolls the parameters back to the best seen, halves the step, records
+    the event and goes on; after ``max_halvings`` the fit stops as diverged. With
+    ``guard=False`` the recipe runs as given and stops, diverged, only when the loss is no
+    longer finite.
+
+    Args:
+        model: any pathfit model.
+        mode: "per_sample", "minibatch" or "full".
+        optimizer: "sgd", "adam" or "lbfgs".
+        lr: step size; None chooses it from the curvature as above.
+        batch_size: time indices per minibatch.
+        max_steps: optimiser steps at most.
+        tol: converged when the largest relative parameter change over a step (full batch) or
+            an epoch (per-sample, minibatch) is at most tol.
+        guard: roll back and halve the step on a non-finite or exploding loss.
+        explode_factor: how many times the initial residual scale counts as exploding.
+        max_halvings: guard events before giving up.
+        seed: seed of the training order.
+        level: confidence level of the intervals (linear models).
+        name: the method name in results.
+
+    Attributes (after fit):
+        model_: the trained copy of ``model``.
+        coef_: (n_params,) estimates for linear models, else None.
+        lam_: the single-number lambda estimate, where the model has one.
+        n_iter_: steps taken.
+        status_: "converged", "max_steps" or "diverged".
+        result_: the FitResult.
+    """
+
+    def __init__(
+        self,
+        model: AbstractModel,
+        *,
+        mode: Mode = "full",
+        optimizer: OptimizerName = "sgd",
+        lr: float | None = None,
+        batch_size: int = 32,
+        max_steps: int = 10_000,
+        tol: float = 1e-10,
+        guard: bool = True,
+        explode_factor: float = 1e3,
+        max_halvings: int = 40,
+        seed: int = 0,
+        level: float = 0.95,
+        name: str = "gradient",
+    ) -> None:
+        self.model = model
+        self.mode = mode
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_steps = max_steps
+        self.tol = tol
+        self.guard = guard
+        self.explode_factor = explode_factor
+        self.max_halvings = max_halvings
+        self.seed = seed
+        self.level = level
+        self.name = name
+
+    def _check_hyperparameters(self) -> None:
+        if not isinstance(self.model, AbstractModel):
+            raise InputError("model", type(self.model).__name__, "a pathfit model")
+        check_choice("mode", self.mode, MODES)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.lr is not None:
+            check_real("lr", self.lr, positive=True)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_int("max_steps", self.max_steps, minimum=1)
+        check_real("tol", self.tol, nonnegative=True)
+        check_real("explode_factor", self.explode_factor, positive=True)
+        check_int("max_halvings", self.max_halvings, minimum=0)
+        check_int("seed", self.seed, minimum=0)
+        check_level(self.level)
+
+    def fit(self, paths: Paths, targets: Targets | TargetValues) -> GradientFit:
+        """Train a copy of the model on paths and their targets; returns self."""
+        start = time.perf_counter()
+        self._check_hyperparameters()
+        model = copy.deepcopy(self.model).to(dtype=_dtype_of(paths), device=_device_of(paths))
+        paths, k = check_data(paths, targets, _n_linear_params(model))
+        inputs = model.prepare(paths)
+        run = _Training(self, model, inputs, k)
+        status, message = run.train()
+        self.model_ = model
+        self.n_iter_ = run.steps
+        self.status_ = status
+        self.coef_ = (
+            model.coef.detach().clone()
+            if isinstance(model, AbstractLinearModel) and status != "diverged"
+            else None
+        )
+        self.lam_ = model.lam_estimate(inputs) if status != "diverged" else None
+        if status != "converged":
+            warnings.warn(f"{self.name}: {status}: {message}", ConvergenceWarning, stacklevel=2)
+        self.result_ = self._result(
+            model, inputs, k, run, status, message, wall_s=time.perf_counter() - start
+        )
+        return self
+
+    def _result(
+        self,
+        model: AbstractModel,
+        inputs: torch.Tensor,
+        k: TargetValues,
+        run: _Training,
+        status: Status,
+        message: str,
+        wall_s: float,
+    ) -> FitResult:
+        fields = dict(
+            status=status,
+            message=message,
+            steps=run.steps,
+            wall_s=wall_s,
+            history=run.history,
+            stability=run.stability,
+        )
+        if status == "diverged":
+            return FitResult(
+                method=self.name,
+                model=type(model).__name__,
+                level=self.level,
+                uncertainty_note="no estimate: the fit diverged",
+                **fields,
+            )
+        if isinstance(model, AbstractLinearModel):
+            from pathfit.estimators.least_squares import linear_result
+
+            coef = model.coef.detach()
+            svd = _ScaledSVD.of(inputs)
+            cov, reason = svd.covariance(k - inputs @ coef)
+            solution = LinearSolution(
+                coef,
+                cov,
+                reason,
+                svd.rank,
+                svd.condition_number,
+                k - inputs @ coef,
+                inputs.shape[0] - inputs.shape[1],
+            )
+            return linear_result(self.name, model, solution, self.level, **fields)
+        notes = []
+        if isinstance(model, SeedNetwork):
+            notes.append(_seed_network_note(model, inputs))
+        return FitResult(
+            method=self.name,
+            model=type(model).__name__,
+            level=self.level,
+            lam=model.lam_estimate(inputs),
+            notes=notes,
+            uncertainty_note="no closed-form standard error for a network",
+            **fields,  # type: ignore[arg-type]
+        )
+
+
+def _dtype_of(paths: object) -> torch.dtype:
+    return paths.dtype if isinstance(paths, Paths) else torch.float64
+
+
+def _device_of(paths: object) -> torch.device:
+    return paths.device if isinstance(paths, Paths) else torch.device("cpu")
+
+
+def _n_linear_params(model: AbstractModel) -> int:
+    return len(model.powers) if isinstance(model, AbstractLinearModel) else 1
+
+
+def _seed_network_note(model: SeedNetwork, inputs: torch.Tensor) -> str:
+    spread, level = model.weight_share(inputs)
+    ratio = spread / level if level > 0 else math.inf
+    if ratio < 1e-3:
+        return (
+            f"lambda_j is the same at every time to {ratio:.1e} of its mean (std {spread:.2e} "
+            f"against {level:.6g}): the weights carry no information and only the bias is "
+            "identified; a network of x_j cannot learn a lambda that does not depend on x_j"
+        )
+    return (
+        f"lambda_j varies across times (std {spread:.3g} against a mean of {level:.6g}, ratio "
+        f"{ratio:.2g}): the weights move the output with the inputs, so the fit attributes part "
+        "of k to a lambda that depends on x_j; with a constant true lambda only the bias is "
+        "identified"
+    )
+
+
+@dataclass
+class _Batch:
+    index: torch.Tensor | None  # None: all times
+    epoch_end: bool
+
+
+class _Training:
+    """One training run: the loop, the guard and the bookkeeping."""
+
+    def __init__(
+        self, fit: GradientFit, model: AbstractModel, inputs: torch.Tensor, k: TargetValues
+    ) -> None:
+        self.fit = fit
+        self.model = model
+        self.inputs = inputs
+        self.k = k
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.steps = 0
+        self.history = History(params=[] if _count(self.params) <= _HISTORY_PARAMS else None)
+        curvature, method = self._curvature()
+        self.stability = Stability(
+            curvature=curvature,
+            curvature_method=method,
+            bound=2 / curvature if curvature and curvature > 0 else None,
+            step=self._initial_step(curvature),
+            final_step=math.nan,
+        )
+        self.step_size = self.stability.step
+
+    # --- set-up -------------------------------------------------------------------------------
+
+    def _curvature(self) -> tuple[float | None, str]:
+        if isinstance(self.model, AbstractLinearModel):
+            return linear_curvature(self.inputs, per_sample=self.fit.mode != "full")
+        value, method = power_iteration_curvature(self._full_loss, self.params)
+        if self.fit.mode != "full":
+            method += " (full batch; the guard backtracks if single samples are steeper)"
+        return value, method
+
+    def _initial_step(self, curvature: float | None) -> float:
+        if self.fit.lr is not None:
+            return float(self.fit.lr)
+        if self.fit.optimizer == "adam":
+            return _ADAM_STEP
+        if self.fit.optimizer == "lbfgs":
+            return 1.0
+        if not curvature or curvature <= 0:
+            return 1.0
+        return 1.0 / curvature
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        if self.fit.optimizer == "sgd":
+            return torch.optim.SGD(self.params, lr=self.step_size)
+        if self.fit.optimizer == "adam":
+            return torch.optim.Adam(self.params, lr=self.step_size)
+        # One step is up to _LBFGS_ITERATIONS iterations: torch's L-BFGS stalls when called
+        # one iteration at a time.
+        return torch.optim.LBFGS(
+            self.params,
+            lr=self.step_size,
+            max_iter=_LBFGS_ITERATIONS,
+            history_size=50,
+            tolerance_grad=0.0,
+            tolerance_change=0.0,
+            line_search_fn="strong_wolfe",
+        )
+
+    def _batches(self) -> Iterator[_Batch]:
+        m = self.k.shape[0]
+        if self.fit.mode == "full":
+            while True:
+                yield _Batch(None, True)
+        size = 1 if self.fit.mode == "per_sample" else min(self.fit.batch_size, m)
+        generator = _random.stream(self.fit.seed, _random.TRAINING)
+        while True:
+            order = torch.randperm(m, generator=generator).to(self.k.device)
+            for start in range(0, m, size):
+                yield _Batch(order[start : start + size], start + size >= m)
+
+    # --- losses -------------------------------------------------------------------------------
+
+    def _loss(self, index: torch.Tensor | None) -> torch.Tensor:
+        if index is None:
+            return (self.model(self.inputs) - self.k).square().mean()
+        return (self.model(self.inputs[index]) - self.k[index]).square().mean()
+
+    def _full_loss(self) -> torch.Tensor:
+        return self._loss(None)
+
+    def _gradient_size(self) -> float:
+        """Largest absolute component of the full-batch gradient at the current parameters."""
+        grads = torch.autograd.grad(self._full_loss(), self.params, allow_unused=True)
+        return max((float(g.abs().max()) for g in grads if g is not None), default=0.0)
+
+    def _vector(self) -> torch.Tensor:
+        return parameters_to_vector(self.params).detach().clone()
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def train(self) -> tuple[Status, str]:
+        """Run the loop; returns the status and the message that explains it."""
+        with torch.no_grad():
+            residual2 = (self.model(self.inputs) - self.k).square()
+        # Losses are compared with the scale of the initial residuals (or of k itself, if the
+        # start is already exact), so that a large single-sample loss is not taken for a blow-up.
+        self.reference = max(float(residual2.max()), float(self.k.square().mean()))
+        self.best_loss = float(residual2.mean())
+        self.best = self._vector()
+        self.epoch_start = self.best.clone()
+        self.optimizer = self._optimizer()
+        self.halvings = 0
+        self.restarted = False
+        self.initial_gradient = self._gradient_size()
+        batches = self._batches()
+        track_estimate = isinstance(self.model, AbstractLinearModel) or self.fit.mode == "full"
+
+        for step in range(1, self.fit.max_steps + 1):
+            self.steps = step
+            batch = next(batches)
+            before = self._vector()
+            loss = self._take_step(batch.index)
+            after = self._vector()
+            finite = math.isfinite(loss) and bool(torch.isfinite(after).all())
+            if not finite or loss > self.fit.explode_factor * self.reference:
+                if not self.fit.guard and finite:
+                    self._record(step, loss, after, None)  # unguarded: let it run
+                    continue
+                ended = self._blow_up(step, loss, finite)
+                if ended is not None:
+                    return self._finish("diverged", ended)
+                continue
+            measure = track_estimate or batch.epoch_end
+            self._record(
+                step, loss, after, self.model.lam_estimate(self.inputs) if measure else None
+            )
+            change = self._checkpoint(batch, loss, before, after)
+            if change is None or change > self.fit.tol:
+                continue
+            outcome = self._at_rest(step)
+            if outcome is not None:
+                return self._finish(*outcome)
+        return self._finish("max_steps", f"stopped at max_steps = {self.fit.max_steps}")
+
+    def _take_step(self, index: torch.Tensor | None) -> float:
+        """One optimiser step on the batch; returns the batch loss before the step."""
+
+        def closure() -> torch.Tensor:
+            for p in self.params:
+                p.grad = None
+            loss = self._loss(index)
+            loss.backward()
+            return loss
+
+        return float(self.optimizer.step(closure).detach())
+
+    def _blow_up(self, step: int, loss: float, finite: bool) -> str | None:
+        """Handle a non-finite or exploding loss; returns why the fit ends, or None to go on."""
+        kind: EventKind = "exploding" if finite else "non_finite"
+        if not self.fit.guard:
+            self._event(step, kind, loss, None, "loss became non-finite; unguarded, the fit stops")
+            return f"the loss became non-finite at step {step}"
+        self.halvings += 1
+        old = self.step_size
+        self.step_size = old / 2
+        vector_to_parameters(self.best, self.params)
+        self.optimizer = self._optimizer()
+        self.epoch_start = self.best.clone()
+        what = (
+            f"loss {loss:.3g} above {self.fit.explode_factor:g} x the initial scale "
+            f"{self.reference:.3g}"
+            if finite
+            else "loss non-finite"
+        )
+        self._event(
+            step,
+            kind,
+            loss,
+            self.step_size,
+            f"{what}; rolled back to the best parameters and halved the step from {old:.3g} "
+            f"to {self.step_size:.3g}",
+        )
+        if self.halvings > self.fit.max_halvings:
+            return f"the guard halved the step {self.fit.max_halvings} times without recovering"
+        return None
+
+    def _event(
+        self, step: int, kind: EventKind, loss: float, after: float | None, what: str
+    ) -> None:
+        self.stability.events.append(
+            GuardEvent(
+                step,
+                kind,
+                loss,
+                self.step_size if after is None else after * 2,
+                after,
+                f"step {step}: {what}",
+            )
+        )
+
+    def _checkpoint(
+        self, batch: _Batch, loss: float, before: torch.Tensor, after: torch.Tensor
+    ) -> float | None:
+        """Keep the best parameters seen; returns the relative parameter change over the last
+        step (full batch) or epoch, or None in the middle of an epoch."""
+        if batch.index is None:
+            # the full-batch loss returned by the step belongs to the parameters before it
+            if loss <= self.best_loss:
+                self.best_loss, self.best = loss, before
+            return _relative_change(after, before)
+        if not batch.epoch_end:
+            return None
+        with torch.no_grad():
+            full = float(self._full_loss())
+        if math.isfinite(full) and full <= self.best_loss:
+            self.best_loss, self.best = full, after
+        change = _relative_change(after, self.epoch_start)
+        self.epoch_start = after
+        return change
+
+    def _at_rest(self, step: int) -> tuple[Status, str] | None:
+        """The parameters stopped moving: converged if the gradient vanished, else stalled."""
+        gradient = self._gradient_size()
+        moved = f"relative parameter change <= tol = {self.fit.tol:g} at step {step}"
+        if gradient <= _GRAD_TOL * max(self.initial_gradient, 1e-300):
+            return "converged", (
+                f"converged: {moved}, gradient {gradient:.2e} "
+                f"(initially {self.initial_gradient:.2e})"
+            )
+        if self.fit.optimizer == "lbfgs" and not self.restarted:
+            self.restarted = True  # a stale L-BFGS memory can stall it: start it afresh once
+            self.optimizer = self._optimizer()
+            return None
+        return "stalled", (
+            f"stalled: {moved} while the gradient is still {gradient:.2e} "
+            f"(initially {self.initial_gradient:.2e})"
+        )
+
+    def _finish(self, status: Status, ended: str) -> tuple[Status, str]:
+        if status != "diverged":
+            with torch.no_grad():
+                final = float(self._full_loss())
+            if not math.isfinite(final) or final > self.best_loss:
+                vector_to_parameters(self.best, self.params)
+        self.stability.final_step = self.step_size
+        return status, self._message(status, ended)
+
+    def _record(self, step: int, loss: float, vector: torch.Tensor, estimate: float | None) -> None:
+        self.history.step.append(step)
+        self.history.loss.append(loss)
+        self.history.step_size.append(self.step_size)
+        self.history.estimate.append(estimate)
+        if self.history.params is not None:
+            self.history.params.append(vector.tolist())
+
+    def _message(self, status: Status, ended: str) -> str:
+        stab = self.stability
+        parts = [ended.rstrip(".") + "."]
+        if stab.curvature is not None and stab.bound is not None:
+            what = "per-sample curvature" if self.fit.mode != "full" else "curvature"
+            if self.fit.optimizer == "sgd":
+                relation = (
+                    f"step {stab.step:.3g} exceeds the stable bound 2/L = "
+                    f"{stab.bound:.3g} (2/step = {2 / stab.step:.3g} < L)"
+                    if stab.step > stab.bound
+                    else f"step {stab.step:.3g} is within the stable bound 2/L = {stab.bound:.3g}"
+                )
+            else:
+                name = "Adam" if self.fit.optimizer == "adam" else "L-BFGS (line search)"
+                relation = (
+                    f"2/L = {stab.bound:.3g}; {name} sets its own steps, starting "
+                    f"from {stab.step:.3g}"
+                )
+            parts.append(f"{what} L = {stab.curvature:.4g}: {relation}.")
+        if stab.events and status != "diverged" and self.fit.guard:
+            parts.append(f"{len(stab.events)} guard event(s); final step {self.step_size:.3g}.")
+        return " ".join(parts)
+
+
+def _count(params: list[torch.Tensor]) -> int:
+    return sum(p.numel() for p in params)
+
+
+def _relative_change(new: torch.Tensor, old: torch.Tensor) -> float:
+    scale = float(new.abs().max())
+    delta = float((new - old).abs().max())
+    return delta / scale if scale > 0 else delta

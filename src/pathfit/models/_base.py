@@ -1,0 +1,59 @@
+"""The abstract lambda models.
+
+A model maps the inputs of a batch of time indices to predictions k_hat_j. Its ``prepare``
+turns paths into time-major inputs once per fit (row j belongs to time j), so that training can
+index any batch of times cheaply: ``model(inputs[batch])``.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+from pathfit.design import power_design
+from pathfit.paths import Paths
+
+
+class AbstractModel(nn.Module, abc.ABC):
+    """A model of the aggregate targets, trained by pathfit's estimators."""
+
+    @abc.abstractmethod
+    def prepare(self, paths: Paths) -> torch.Tensor:
+        """Time-major inputs: a tensor whose row j holds what the model needs for time j."""
+
+    @abc.abstractmethod
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(batch,) predictions k_hat for (batch, ...) rows of ``prepare``'s output."""
+
+    @abc.abstractmethod
+    def lam_estimate(self, inputs: torch.Tensor) -> float | None:
+        """The model's single-number lambda estimate over all inputs, or None if it has none."""
+
+    @property
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+class AbstractLinearModel(AbstractModel):
+    """k_hat_j = sum_b coef_b Phi_jb with the monomial design Phi_jb = mean_i x_ij^q_b.
+
+    Its inputs are the design rows, so closed-form least squares and the exact curvature
+    2 Phi^T Phi / m apply to it.
+    """
+
+    def __init__(self, powers: tuple[int, ...], names: tuple[str, ...]) -> None:
+        super().__init__()
+        self.powers = powers
+        self.names = names
+        self.coef = nn.Parameter(torch.zeros(len(powers), dtype=torch.float64))
+
+    def prepare(self, paths: Paths) -> torch.Tensor:
+        return power_design(paths.values, self.powers)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs @ self.coef
+
+    def lam_estimate(self, inputs: torch.Tensor) -> float | None:
+        return None

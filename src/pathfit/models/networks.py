@@ -1,0 +1,136 @@
+"""Neural-network models of lambda: the seed question's network and a pointwise MLP."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from pathfit._validation import check_int
+from pathfit.exceptions import InputError
+from pathfit.models._base import AbstractModel
+from pathfit.paths import Paths
+
+
+def _mlp(n_in: int, hidden: Sequence[int], field: str) -> nn.Sequential:
+    widths = [check_int(f"{field}[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
+    layers: list[nn.Module] = []
+    for width_in, width_out in zip([n_in, *widths], widths, strict=False):
+        layers += [nn.Linear(width_in, width_out), nn.Tanh()]
+    layers.append(nn.Linear(widths[-1] if widths else n_in, 1))
+    return nn.Sequential(*layers).to(torch.float64)
+
+
+def _seeded_init(net: nn.Sequential, seed: int, *, zero_output: bool = False) -> None:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for layer in net.modules():
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+    if zero_output:
+        # lambda starts as a constant (the output bias); the hidden layers earn their share.
+        nn.init.zeros_(net[-1].weight)
+
+
+class _Standardize(nn.Module):
+    """x -> (x - shift) / scale with constants fitted to the training paths in ``prepare``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("shift", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("scale", torch.ones((), dtype=torch.float64))
+
+    def fit(self, values: torch.Tensor) -> None:
+        std = values.std()
+        self.shift = values.mean().detach().clone()
+        self.scale = torch.where(std > 0, std, torch.ones_like(std)).detach().clone()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.shift) / self.scale
+
+
+class SeedNetwork(AbstractModel):
+    """The seed question's network: the n values x_1j..x_nj of time j are its input nodes and
+    its single output node is lambda_j; k_hat_j = lambda_j * s_j with s_j = (1/n) sum_i x_ij^2.
+
+    With ``hidden=()`` (the default) the output is w . x_j + b. When the true lambda is constant,
+    the targets only identify the bias: any weight that moves lambda_j with x_j makes the fit
+    worse, so the weights carry no information (see :meth:`weight_share`).
+
+    Args:
+        n_paths: number of input nodes; the paths it is fitted to must have this many.
+        hidden: widths of tanh hidden layers between the inputs and the output node.
+        seed: seed of the weight initialisation.
+    """
+
+    def __init__(self, n_paths: int, hidden: Sequence[int] = (), *, seed: int = 0) -> None:
+        super().__init__()
+        self.n_inputs = check_int("n_paths", n_paths, minimum=1)
+        self.standardize = _Standardize()
+        self.net = _mlp(self.n_inputs, hidden, "hidden")
+        _seeded_init(self.net, seed)
+
+    def prepare(self, paths: Paths) -> torch.Tensor:
+        if paths.n_paths != self.n_inputs:
+            raise InputError(
+                "n_paths",
+                paths.n_paths,
+                f"{self.n_inputs} paths, one per input node of the seed network",
+            )
+        self.standardize.fit(paths.values)
+        return paths.values.T
+
+    def lam_per_time(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(batch,) lambda_j, the network's output for each row x_j of ``inputs``."""
+        return self.net(self.standardize(inputs)).squeeze(-1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.lam_per_time(inputs) * inputs.square().mean(dim=-1)
+
+    def lam_estimate(self, inputs: torch.Tensor) -> float | None:
+        with torch.no_grad():
+            return float(self.lam_per_time(inputs).mean())
+
+    def weight_share(self, inputs: torch.Tensor) -> tuple[float, float]:
+        """(std over j of lambda_j, |mean over j of lambda_j|): how much of the output moves
+        with the inputs, against the constant part that the bias carries."""
+        with torch.no_grad():
+            lam = self.lam_per_time(inputs)
+            return float(lam.std()), float(lam.mean().abs())
+
+
+class PointwiseMLP(AbstractModel):
+    """lambda_theta(x) applied to every path value: k_hat_j = (1/n) sum_i lambda_theta(x_ij) x_ij^2.
+
+    The output layer's weights start at zero, so lambda_theta starts as a constant and the
+    hidden units grow only as far as the targets ask.
+
+    Args:
+        hidden: widths of the tanh hidden layers of the scalar-to-scalar network.
+        seed: seed of the weight initialisation.
+    """
+
+    def __init__(self, hidden: Sequence[int] = (16,), *, seed: int = 0) -> None:
+        super().__init__()
+        if len(hidden) == 0:
+            raise InputError("hidden", "()", "at least one hidden layer")
+        self.standardize = _Standardize()
+        self.net = _mlp(1, hidden, "hidden")
+        _seeded_init(self.net, seed, zero_output=True)
+
+    def prepare(self, paths: Paths) -> torch.Tensor:
+        self.standardize.fit(paths.values)
+        return paths.values.T
+
+    def lam(self, x: torch.Tensor) -> torch.Tensor:
+        """lambda_theta(x) elementwise, same shape as x."""
+        return self.net(self.standardize(x).unsqueeze(-1)).squeeze(-1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return (self.lam(inputs) * inputs.square()).mean(dim=-1)
+
+    def lam_estimate(self, inputs: torch.Tensor) -> float | None:
+        """The mean of lambda_theta(x) over every observed x."""
+        with torch.no_grad():
+            return float(self.lam(inputs).mean())

@@ -1,0 +1,41 @@
+"""Arithmetic Brownian motion dX = mu dt + sigma dW."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pathfit._types import PathValues, Times
+from pathfit._validation import check_real
+from pathfit.processes._base import AbstractExactProcess
+
+
+@dataclass(frozen=True, kw_only=True)
+class ABM(AbstractExactProcess):
+    """Arithmetic Brownian motion: X_t = x0 + mu t + sigma W_t.
+
+    Attributes:
+        x0: starting value.
+        mu: drift per unit time.
+        sigma: volatility, >= 0.
+    """
+
+    x0: float = 0.0
+    mu: float = 0.0
+    sigma: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_real("x0", self.x0)
+        check_real("mu", self.mu)
+        check_real("sigma", self.sigma, nonnegative=True)
+
+    def _from_increments(self, times: Times, dt: Times, z: PathValues) -> PathValues:
+        noise = torch.cumsum(z * dt.sqrt(), dim=1)
+        return (self.x0 + self.mu * times) + self.sigma * noise
+
+    def mean(self, t: Times) -> Times:
+        return self.x0 + self.mu * t
+
+    def variance(self, t: Times) -> Times:
+        return self.sigma**2 * t

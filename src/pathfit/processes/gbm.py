@@ -1,0 +1,42 @@
+"""Geometric Brownian motion dX = mu X dt + sigma X dW."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from pathfit._types import PathValues, Times
+from pathfit._validation import check_real
+from pathfit.processes._base import AbstractExactProcess
+
+
+@dataclass(frozen=True, kw_only=True)
+class GBM(AbstractExactProcess):
+    """Geometric Brownian motion: X_t = x0 exp((mu - sigma^2 / 2) t + sigma W_t).
+
+    Attributes:
+        x0: starting value, > 0.
+        mu: drift rate.
+        sigma: volatility, >= 0.
+    """
+
+    x0: float = 1.0
+    mu: float = 0.0
+    sigma: float = 0.2
+
+    def __post_init__(self) -> None:
+        check_real("x0", self.x0, positive=True)
+        check_real("mu", self.mu)
+        check_real("sigma", self.sigma, nonnegative=True)
+
+    def _from_increments(self, times: Times, dt: Times, z: PathValues) -> PathValues:
+        log_noise = torch.cumsum(z * dt.sqrt(), dim=1)
+        drift = (self.mu - 0.5 * self.sigma**2) * times
+        return self.x0 * torch.exp(drift + self.sigma * log_noise)
+
+    def mean(self, t: Times) -> Times:
+        return self.x0 * torch.exp(self.mu * t)
+
+    def variance(self, t: Times) -> Times:
+        return self.x0**2 * torch.exp(2 * self.mu * t) * torch.expm1(self.sigma**2 * t)

@@ -1,0 +1,198 @@
+"""What the targets k_j are made of, and the targets themselves.
+
+A specification gives the contribution g(x) of one path value to its time's aggregate, and
+k_j = (1/n) sum_i g(x_ij):
+
+- ``ConstantLam(0.25)``: g(x) = 0.25 x^2 (the seed question);
+- ``PolynomialLam([c0, c1, ...])``: g(x) = (c0 + c1 x + ...) x^2;
+- ``CallableLam(fn)``: g(x) = fn(x) x^2 for any torch callable;
+- ``KPolynomial([c0, c1, ...])``: g(x) = c0 + c1 x + c2 x^2 + ...
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+
+from pathfit import _random
+from pathfit._types import PathValues, TargetValues, Times
+from pathfit._validation import check_real, check_tensor
+from pathfit.design import power_design
+from pathfit.exceptions import InputError
+from pathfit.paths import Paths
+
+
+class AbstractSpec(abc.ABC):
+    """A true specification of the targets."""
+
+    @abc.abstractmethod
+    def aggregate(self, values: PathValues) -> TargetValues:
+        """k_j = (1/n) sum_i g(x_ij) for (n_paths, n_times) values."""
+
+
+class AbstractLinearSpec(AbstractSpec):
+    """A specification linear in its coefficients over monomial features x^q."""
+
+    coef: tuple[float, ...]
+
+    @property
+    @abc.abstractmethod
+    def powers(self) -> tuple[int, ...]:
+        """The powers q of the features, one per coefficient."""
+
+    @property
+    def params(self) -> torch.Tensor:
+        """(n_params,) float64 tensor of the true coefficients."""
+        return torch.tensor(self.coef, dtype=torch.float64)
+
+    def aggregate(self, values: PathValues) -> TargetValues:
+        coef = torch.tensor(self.coef, dtype=values.dtype, device=values.device)
+        return power_design(values, self.powers) @ coef
+
+
+def _check_coef(field_name: str, coef: Sequence[float]) -> tuple[float, ...]:
+    if isinstance(coef, str | bytes) or not isinstance(coef, Sequence) or len(coef) == 0:
+        raise InputError(field_name, repr(coef), "a non-empty list of numbers")
+    return tuple(check_real(f"{field_name}[{b}]", c) for b, c in enumerate(coef))
+
+
+@dataclass(frozen=True)
+class ConstantLam(AbstractLinearSpec):
+    """lambda(x) = value: k_j = value * (1/n) sum_i x_ij^2."""
+
+    value: float = 0.25
+
+    def __post_init__(self) -> None:
+        check_real("lam", self.value)
+
+    @property
+    def coef(self) -> tuple[float, ...]:  # type: ignore[override]
+        return (float(self.value),)
+
+    @property
+    def powers(self) -> tuple[int, ...]:
+        return (2,)
+
+    def lam(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(x, self.value)
+
+
+@dataclass(frozen=True)
+class PolynomialLam(AbstractLinearSpec):
+    """lambda(x) = sum_d coef[d] x^d: k_j = (1/n) sum_i lambda(x_ij) x_ij^2."""
+
+    coef: tuple[float, ...] = field(default=(0.25,))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coef", _check_coef("lam_coef", self.coef))
+
+    @property
+    def powers(self) -> tuple[int, ...]:
+        return tuple(d + 2 for d in range(len(self.coef)))
+
+    def lam(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros_like(x)
+        for c in reversed(self.coef):
+            out = out * x + c
+        return out
+
+
+@dataclass(frozen=True)
+class KPolynomial(AbstractLinearSpec):
+    """k_j = (1/n) sum_i sum_p coef[p] x_ij^p."""
+
+    coef: tuple[float, ...] = field(default=(0.0, 0.0, 0.25))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "coef", _check_coef("k_coef", self.coef))
+
+    @property
+    def powers(self) -> tuple[int, ...]:
+        return tuple(range(len(self.coef)))
+
+
+@dataclass(frozen=True)
+class CallableLam(AbstractSpec):
+    """lambda(x) given by any torch callable, applied elementwise: k_j = mean_i fn(x_ij) x_ij^2."""
+
+    fn: Callable[[torch.Tensor], torch.Tensor]
+
+    def __post_init__(self) -> None:
+        if not callable(self.fn):
+            raise InputError("lam", repr(self.fn), "a callable lambda(x)")
+
+    def lam(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fn(x)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            found = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise InputError("lam", f"fn returning {found}", f"a tensor of shape {tuple(x.shape)}")
+        return out
+
+    def aggregate(self, values: PathValues) -> TargetValues:
+        return (self.lam(values) * values.square()).mean(dim=0)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Aggregate observations k_j at the paths' observation times.
+
+    Attributes:
+        values: (n_times,) tensor of k_j.
+        times: (n_times,) tensor of the times they belong to.
+        noise_std: the standard deviation of the additive observation noise when it is known
+            (0 for exact targets), else None.
+    """
+
+    values: TargetValues
+    times: Times
+    noise_std: float | None = None
+
+    def __post_init__(self) -> None:
+        values = check_tensor("targets", self.values, ndim=1)
+        times = check_tensor("targets.times", self.times, ndim=1)
+        if times.shape != values.shape:
+            raise InputError(
+                "targets.times",
+                f"{times.shape[0]} times for {values.shape[0]} targets",
+                "one time per target",
+            )
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "times", times.to(dtype=values.dtype, device=values.device))
+
+    @property
+    def n_times(self) -> int:
+        return self.values.shape[0]
+
+
+def make_targets(
+    paths: Paths,
+    spec: AbstractSpec,
+    *,
+    noise_std: float = 0.0,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Targets:
+    """k_j = (1/n) sum_i g(x_ij), plus optional Gaussian noise of standard deviation noise_std.
+
+    Args:
+        paths: the paths the targets aggregate.
+        spec: what each path value contributes (see the module docstring).
+        noise_std: standard deviation of independent N(0, noise_std^2) noise added to each k_j.
+        seed: seed of the noise (a stream of its own: the same seed as the simulation is fine).
+        generator: alternatively, a torch generator from which the seed is drawn.
+    """
+    if not isinstance(spec, AbstractSpec):
+        raise InputError("spec", type(spec).__name__, "a target specification from pathfit.targets")
+    noise_std = check_real("noise_std", noise_std, nonnegative=True)
+    values = spec.aggregate(paths.values)
+    if noise_std > 0:
+        stream = _random.stream(
+            _random.resolve_seed(seed, generator), _random.NOISE, device=values.device
+        )
+        values = values + noise_std * torch.randn(
+            values.shape, generator=stream, dtype=values.dtype, device=values.device
+        )
+    return Targets(values=values, times=paths.times, noise_std=noise_std)
