@@ -15,6 +15,7 @@ import torch
 
 from pathfit._types import Design, PathValues, Times
 from pathfit.exceptions import InputError
+from pathfit.processes import AbstractProcess
 
 
 def _check_powers(powers: Sequence[int]) -> tuple[int, ...]:
@@ -28,13 +29,12 @@ def power_sums(values: PathValues, powers: Sequence[int]) -> Design:
     """(n_times, len(powers)) tensor of sum_i x_ij^q for each power q, over the paths given."""
     powers = _check_powers(powers)
     out = values.new_empty((values.shape[1], len(powers)))
-    power = torch.ones_like(values)
+    power = values  # x^q for the current q, built up by products; x^0 is never formed
     for q in range(max(powers) + 1):
-        for b, wanted in enumerate(powers):
-            if wanted == q:
-                out[:, b] = power.sum(dim=0)
-        if q < max(powers):
+        if q >= 2:
             power = power * values
+        for b in (b for b, wanted in enumerate(powers) if wanted == q):
+            out[:, b] = values.shape[0] if q == 0 else power.sum(dim=0)
     return out
 
 
@@ -89,7 +89,7 @@ def accumulate_design(blocks: Iterable[PathValues], powers: Sequence[int]) -> De
 
 
 def streamed_design(
-    process: object,
+    process: AbstractProcess,
     n_paths: int,
     times: Times,
     powers: Sequence[int],
@@ -101,4 +101,4 @@ def streamed_design(
     Equal (to rounding) to ``power_design(process.sample_paths(n_paths, times, seed=seed).values,
     powers)`` but holds only one block of paths at a time.
     """
-    return accumulate_design(process.iter_blocks(n_paths, times, seed=seed), powers)  # type: ignore[attr-defined]
+    return accumulate_design(process.iter_blocks(n_paths, times, seed=seed), powers)

@@ -84,18 +84,21 @@ def solve_least_squares(design: Design, targets: TargetValues) -> LinearSolution
     the columns differ by orders of magnitude (x^0 next to x^5).
     """
     svd = _ScaledSVD.of(design)
-    coef = svd.solve(targets)
+    return _solution(svd, design, svd.solve(targets), targets)
+
+
+def solution_at(design: Design, coef: Params, targets: TargetValues) -> LinearSolution:
+    """The same account for an estimate ``coef`` found by other means (gradient training)."""
+    return _solution(_ScaledSVD.of(design), design, coef, targets)
+
+
+def _solution(
+    svd: _ScaledSVD, design: Design, coef: Params, targets: TargetValues
+) -> LinearSolution:
     residuals = targets - design @ coef
     cov, reason = svd.covariance(residuals)
     dof = design.shape[0] - design.shape[1]
     return LinearSolution(coef, cov, reason, svd.rank, svd.condition_number, residuals, dof)
-
-
-def covariance_at(
-    design: Design, coef: Params, targets: TargetValues
-) -> tuple[torch.Tensor | None, str]:
-    """The classical covariance for an estimate ``coef`` found by other means (gradient)."""
-    return _ScaledSVD.of(design).covariance(targets - design @ coef)
 
 
 def t_quantile(level: float, dof: int) -> float:

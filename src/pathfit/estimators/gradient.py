@@ -18,8 +18,9 @@ from pathfit._types import Status, TargetValues
 from pathfit._validation import check_choice, check_int, check_real
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
 from pathfit.estimators._data import check_data, check_level
-from pathfit.estimators._linalg import LinearSolution, _ScaledSVD
+from pathfit.estimators._linalg import solution_at
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
+from pathfit.estimators.least_squares import linear_result
 from pathfit.exceptions import ConvergenceWarning, InputError
 from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
 from pathfit.paths import Paths
@@ -176,20 +177,7 @@ class GradientFit:
                 **fields,
             )
         if isinstance(model, AbstractLinearModel):
-            from pathfit.estimators.least_squares import linear_result
-
-            coef = model.coef.detach()
-            svd = _ScaledSVD.of(inputs)
-            cov, reason = svd.covariance(k - inputs @ coef)
-            solution = LinearSolution(
-                coef,
-                cov,
-                reason,
-                svd.rank,
-                svd.condition_number,
-                k - inputs @ coef,
-                inputs.shape[0] - inputs.shape[1],
-            )
+            solution = solution_at(inputs, model.coef.detach(), k)
             return linear_result(self.name, model, solution, self.level, **fields)
         notes = []
         if isinstance(model, SeedNetwork):

@@ -24,8 +24,24 @@ class AbstractProcess(abc.ABC):
     x0: float
 
     @abc.abstractmethod
-    def _simulate_block(self, n_paths: int, times: Times, generator: torch.Generator) -> PathValues:
-        """(n_paths, n_times) values at sorted ``times``, drawn from ``generator``."""
+    def _fill_block(self, out: PathValues, times: Times, generator: torch.Generator) -> None:
+        """Overwrite ``out`` (block_paths, n_times) with paths at sorted ``times``, drawn from
+        ``generator``."""
+
+    def _blocks(
+        self, n_paths: int, times: Times, seed: int, out: PathValues | None = None
+    ) -> Iterator[PathValues]:
+        """Fill the paths block by block, into ``out`` when given, else into new tensors."""
+        for block, start in enumerate(range(0, n_paths, PATH_BLOCK)):
+            stop = min(start + PATH_BLOCK, n_paths)
+            if out is None:
+                view = times.new_empty((stop - start, times.shape[0]))
+            else:
+                view = out[start:stop]
+            self._fill_block(
+                view, times, _random.stream(seed, _random.PATHS, block, device=times.device)
+            )
+            yield view
 
     def iter_blocks(
         self,
@@ -42,11 +58,7 @@ class AbstractProcess(abc.ABC):
         """
         n_paths = check_int("n_paths", n_paths, minimum=1)
         times = _check_times(times)
-        seed = _random.resolve_seed(seed, generator)
-        for block, start in enumerate(range(0, n_paths, PATH_BLOCK)):
-            size = min(PATH_BLOCK, n_paths - start)
-            stream = _random.stream(seed, _random.PATHS, block, device=times.device)
-            yield self._simulate_block(size, times, stream)
+        yield from self._blocks(n_paths, times, _random.resolve_seed(seed, generator))
 
     def sample_paths(
         self,
@@ -67,8 +79,12 @@ class AbstractProcess(abc.ABC):
         Returns:
             Paths with ``values`` (n_paths, n_times).
         """
-        blocks = list(self.iter_blocks(n_paths, times, seed=seed, generator=generator))
-        return Paths(torch.cat(blocks), _check_times(times))
+        n_paths = check_int("n_paths", n_paths, minimum=1)
+        times = _check_times(times)
+        values = times.new_empty((n_paths, times.shape[0]))
+        for _ in self._blocks(n_paths, times, _random.resolve_seed(seed, generator), values):
+            pass
+        return Paths(values, times)
 
     def mean(self, t: Times) -> Times:
         """E[X_t]; exact for the families that have it."""
@@ -87,15 +103,13 @@ class AbstractExactProcess(AbstractProcess):
     """A process simulated with its exact transition between consecutive observation times."""
 
     @abc.abstractmethod
-    def _from_increments(self, times: Times, dt: Times, z: PathValues) -> PathValues:
-        """Values at ``times`` given standard normals ``z`` (n_paths, n_times), one per step."""
+    def _transform_normals(self, z: PathValues, times: Times, dt: Times) -> None:
+        """Turn standard normals ``z`` (block_paths, n_times), one per gap dt_j = t_j - t_(j-1)
+        with t_0 = 0, into the values at ``times``, in place."""
 
-    def _simulate_block(self, n_paths: int, times: Times, generator: torch.Generator) -> PathValues:
-        z = torch.randn(
-            (n_paths, times.shape[0]), generator=generator, dtype=times.dtype, device=times.device
-        )
-        dt = torch.diff(times, prepend=times.new_zeros(1))
-        return self._from_increments(times, dt, z)
+    def _fill_block(self, out: PathValues, times: Times, generator: torch.Generator) -> None:
+        torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device, out=out)
+        self._transform_normals(out, times, torch.diff(times, prepend=times.new_zeros(1)))
 
 
 def sample_times(

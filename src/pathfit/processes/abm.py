@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from pathfit._types import PathValues, Times
 from pathfit._validation import check_real
 from pathfit.processes._base import AbstractExactProcess
@@ -30,9 +28,8 @@ class ABM(AbstractExactProcess):
         check_real("mu", self.mu)
         check_real("sigma", self.sigma, nonnegative=True)
 
-    def _from_increments(self, times: Times, dt: Times, z: PathValues) -> PathValues:
-        noise = torch.cumsum(z * dt.sqrt(), dim=1)
-        return (self.x0 + self.mu * times) + self.sigma * noise
+    def _transform_normals(self, z: PathValues, times: Times, dt: Times) -> None:
+        z.mul_(self.sigma * dt.sqrt()).cumsum_(dim=1).add_(self.x0 + self.mu * times)
 
     def mean(self, t: Times) -> Times:
         return self.x0 + self.mu * t

@@ -42,7 +42,8 @@ class EulerSDE(AbstractProcess):
         check_real("x0", self.x0)
         check_real("dt", self.dt, positive=True)
 
-    def _simulate_block(self, n_paths: int, times: Times, generator: torch.Generator) -> PathValues:
+    def _fill_block(self, out: PathValues, times: Times, generator: torch.Generator) -> None:
+        n_paths = out.shape[0]
         horizon = float(times[-1])
         n_uniform = max(1, int(torch.ceil(torch.tensor(horizon / self.dt)).item()))
         uniform = torch.linspace(
@@ -63,4 +64,4 @@ class EulerSDE(AbstractProcess):
             t = t_grid[k]
             x = x + self.drift(t, x) * steps[k] + self.diffusion(t, x) * sqrt_steps[k] * z[:, k]
             path[:, k + 1] = x
-        return path[:, observed]
+        out.copy_(path[:, observed])

@@ -30,10 +30,9 @@ class GBM(AbstractExactProcess):
         check_real("mu", self.mu)
         check_real("sigma", self.sigma, nonnegative=True)
 
-    def _from_increments(self, times: Times, dt: Times, z: PathValues) -> PathValues:
-        log_noise = torch.cumsum(z * dt.sqrt(), dim=1)
-        drift = (self.mu - 0.5 * self.sigma**2) * times
-        return self.x0 * torch.exp(drift + self.sigma * log_noise)
+    def _transform_normals(self, z: PathValues, times: Times, dt: Times) -> None:
+        log_drift = (self.mu - 0.5 * self.sigma**2) * times
+        z.mul_(self.sigma * dt.sqrt()).cumsum_(dim=1).add_(log_drift).exp_().mul_(self.x0)
 
     def mean(self, t: Times) -> Times:
         return self.x0 * torch.exp(self.mu * t)
