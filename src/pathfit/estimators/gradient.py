@@ -480,21 +480,26 @@ class _Training:
         stab = self.stability
         parts = [ended.rstrip(".") + "."]
         if stab.curvature is not None and stab.bound is not None:
-            what = "per-sample curvature" if self.fit.mode != "full" else "curvature"
-            if self.fit.optimizer == "sgd":
-                relation = (
-                    f"step {stab.step:.3g} exceeds the stable bound 2/L = "
-                    f"{stab.bound:.3g} (2/step = {2 / stab.step:.3g} < L)"
-                    if stab.step > stab.bound
-                    else f"step {stab.step:.3g} is within the stable bound 2/L = {stab.bound:.3g}"
+            what = "per-sample curvature L" if self.fit.mode != "full" else "curvature L"
+            if isinstance(self.model, AbstractLinearModel):
+                what += " = 2 max_j |Phi_j|^2" if self.fit.mode != "full" else " = 2 |Phi|_2^2 / m"
+            curvature = f"{what} = {stab.curvature:.4g}"
+            if self.fit.optimizer != "sgd":
+                name = "Adam" if self.fit.optimizer == "adam" else "L-BFGS (line search)"
+                parts.append(
+                    f"{curvature} (2/L = {stab.bound:.3g}); {name} sets its own steps, "
+                    f"starting from {stab.step:.3g}."
+                )
+            elif stab.step > stab.bound:
+                parts.append(
+                    f"{curvature} exceeds 2/step = {2 / stab.step:.4g}: a step of "
+                    f"{stab.step:.3g} is unstable (stable below 2/L = {stab.bound:.3g})."
                 )
             else:
-                name = "Adam" if self.fit.optimizer == "adam" else "L-BFGS (line search)"
-                relation = (
-                    f"2/L = {stab.bound:.3g}; {name} sets its own steps, starting "
-                    f"from {stab.step:.3g}"
+                parts.append(
+                    f"{curvature}: step {stab.step:.3g} is within the stable bound "
+                    f"2/L = {stab.bound:.3g}."
                 )
-            parts.append(f"{what} L = {stab.curvature:.4g}: {relation}.")
         if stab.events and status != "diverged" and self.fit.guard:
             parts.append(f"{len(stab.events)} guard event(s); final step {self.step_size:.3g}.")
         return " ".join(parts)
