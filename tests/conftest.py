@@ -1,4 +1,4 @@
-"""Shared test setup: a fixed global seed for every test, and a ``gpu`` marker that skips cleanly."""
+"""Shared test setup: a fixed global seed for every test; ``gpu`` tests skip without CUDA."""
 
 from __future__ import annotations
 

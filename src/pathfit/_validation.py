@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -18,11 +19,12 @@ def _describe(value: object) -> str:
 
 
 def check_int(field: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Return ``value`` as an int >= minimum; NumPy integers are accepted, bools are not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise InputError(field, _describe(value), f"an integer >= {minimum}")
     if value < minimum:
         raise InputError(field, value, f"an integer >= {minimum}")
-    return value
+    return int(value)
 
 
 def check_real(
@@ -33,7 +35,7 @@ def check_real(
     nonnegative: bool = False,
 ) -> float:
     """Return ``value`` as a finite float, optionally > 0 or >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(field, _describe(value), "a real number")
     value = float(value)
     if not math.isfinite(value):

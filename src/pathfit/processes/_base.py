@@ -58,7 +58,8 @@ class AbstractProcess(abc.ABC):
         """
         n_paths = check_int("n_paths", n_paths, minimum=1)
         times = _check_times(times)
-        yield from self._blocks(n_paths, times, _random.resolve_seed(seed, generator))
+        # validated here, at the call, not at the first next(): _blocks is the generator
+        return self._blocks(n_paths, times, _random.resolve_seed(seed, generator))
 
     def sample_paths(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -45,7 +46,7 @@ class EulerSDE(AbstractProcess):
     def _fill_block(self, out: PathValues, times: Times, generator: torch.Generator) -> None:
         n_paths = out.shape[0]
         horizon = float(times[-1])
-        n_uniform = max(1, int(torch.ceil(torch.tensor(horizon / self.dt)).item()))
+        n_uniform = max(1, math.ceil(horizon / self.dt))
         uniform = torch.linspace(
             0.0, horizon, n_uniform + 1, dtype=times.dtype, device=times.device
         )

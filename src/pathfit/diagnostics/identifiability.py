@@ -1,0 +1,179 @@
+"""Identifiability: which parameters (or combinations) the aggregate targets determine.
+
+For a model linear in its parameters everything follows from the aggregated design Phi: its
+rank, the condition number of Phi with columns scaled to unit norm, and its weakest direction.
+For a network, the same is asked of the Jacobian of the predictions with respect to the weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.func import functional_call, jvp, vmap
+
+from pathfit._types import Design, PathValues
+from pathfit.design import power_design
+
+CONDITION_WARNING = 1e6
+"""Scaled condition numbers above this get a warning: about six digits are lost."""
+COLLINEAR_COSINE = 0.9999
+CANCELLATION_RATIO = 0.05
+
+
+@dataclass(frozen=True)
+class Identifiability:
+    """What the data determine.
+
+    Attributes:
+        rank: numerical rank of the (column-scaled) design or Jacobian.
+        n_params: number of parameters.
+        condition_number: largest over smallest singular value, columns scaled to unit norm
+            (inf when rank deficient).
+        weakest_direction: the parameter combination the data determine least, as a unit
+            vector over the parameter names (linear models; None for networks).
+        warnings: plain-word warnings, empty when all is well.
+    """
+
+    rank: int
+    n_params: int
+    condition_number: float
+    weakest_direction: dict[str, float] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        cond = self.condition_number
+        return {
+            "rank": self.rank,
+            "n_params": self.n_params,
+            "condition_number": cond if math.isfinite(cond) else None,
+            "weakest_direction": self.weakest_direction,
+            "warnings": list(self.warnings),
+        }
+
+
+def _scaled_svd(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    norms = torch.linalg.vector_norm(matrix, dim=0)
+    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
+    _, s, vh = torch.linalg.svd(matrix / safe, full_matrices=False)
+    tol = s[0] * max(matrix.shape) * torch.finfo(matrix.dtype).eps if s.numel() else 0.0
+    rank = int((s > tol).sum()) if s.numel() else 0
+    return norms, s, vh, rank
+
+
+def linear_identifiability(
+    design: Design,
+    names: Sequence[str],
+    *,
+    powers: Sequence[int] | None = None,
+    values: PathValues | None = None,
+) -> Identifiability:
+    """Identifiability of a linear model from its (n_times, n_params) design.
+
+    Args:
+        design: the aggregated design Phi.
+        names: one parameter name per column.
+        powers: the monomial power of each column, to name the feature in warnings.
+        values: the (n_paths, n_times) paths, to check for moments that cancel (optional).
+    """
+    n_times, n_params = design.shape
+    names = list(names)
+    features = [f"mean x^{q}" for q in powers] if powers is not None else names
+    warnings: list[str] = []
+    if n_times < n_params:
+        warnings.append(
+            f"more parameters ({n_params}) than time points ({n_times}): at most {n_times} "
+            "combinations of them can be determined"
+        )
+    norms, s, vh, rank = _scaled_svd(design)
+    for b in (b for b in range(n_params) if norms[b] == 0):
+        warnings.append(
+            f"{names[b]}: its feature ({features[b]}) is zero at every observed time, so the "
+            "observed x give it no support and it is not identified"
+        )
+    if rank < min(n_params, n_times):
+        warnings.append(f"the design has rank {rank} < {n_params} parameters")
+    cond = float(s[0] / s[-1]) if rank == n_params and n_times >= n_params else math.inf
+    weakest = vh[-1] / torch.where(norms > 0, norms, torch.ones_like(norms))
+    weakest = weakest / torch.linalg.vector_norm(weakest)
+    weakest = weakest * torch.sign(weakest[weakest.abs().argmax()])
+    direction = {name: float(w) for name, w in zip(names, weakest, strict=True)}
+    if n_params > 1 and math.isfinite(cond) and cond > CONDITION_WARNING:
+        combo = " ".join(f"{w:+.3g} {n}" for n, w in direction.items() if abs(w) > 1e-3)
+        warnings.append(
+            f"scaled condition number {cond:.3g}: about {math.log10(cond):.0f} digits are lost, "
+            f"and the combination {combo} is poorly determined"
+        )
+    scaled = design / torch.where(norms > 0, norms, torch.ones_like(norms))
+    cosines = scaled.T @ scaled
+    for a in range(n_params):
+        for b in range(a + 1, n_params):
+            if norms[a] > 0 and norms[b] > 0 and abs(float(cosines[a, b])) > COLLINEAR_COSINE:
+                warnings.append(
+                    f"{names[a]} and {names[b]} are nearly collinear (cosine "
+                    f"{float(cosines[a, b]):.6f} between their columns): the data hardly tell "
+                    "them apart"
+                )
+    if values is not None and powers is not None:
+        warnings.extend(_cancellations(design, values, names, powers))
+    return Identifiability(rank, n_params, cond, direction, warnings)
+
+
+def _cancellations(
+    design: Design, values: PathValues, names: list[str], powers: Sequence[int]
+) -> list[str]:
+    """Odd moments that nearly vanish because x is nearly symmetric about 0."""
+    out = []
+    absolute = power_design(values.abs(), powers)
+    for b, q in enumerate(powers):
+        if q % 2 == 0:
+            continue
+        size = float(absolute[:, b].abs().sum())
+        ratio = float(design[:, b].abs().sum()) / size if size > 0 else 0.0
+        if ratio < CANCELLATION_RATIO:
+            out.append(
+                f"{names[b]}: mean x^{q} is only {ratio:.1%} of mean |x|^{q}, an odd moment that "
+                "nearly vanishes because x is nearly symmetric about 0 (x0 = mu = 0, say); it is "
+                "identified only through sampling noise"
+            )
+    return out
+
+
+def network_identifiability(
+    model: torch.nn.Module, inputs: torch.Tensor, *, chunk_size: int = 8
+) -> Identifiability:
+    """Rank and scaled condition number of the Jacobian of the predictions in the weights.
+
+    The Jacobian is built column by column with forward-mode products, ``chunk_size`` weights
+    at a time, so memory stays at a few forward passes whatever the number of time points.
+    """
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    params = [p.detach() for name, p in model.named_parameters() if p.requires_grad]
+    buffers = dict(model.named_buffers())
+    flat = torch.cat([p.reshape(-1) for p in params])
+    sizes = [p.numel() for p in params]
+
+    def predict(theta: torch.Tensor) -> torch.Tensor:
+        pieces = torch.split(theta, sizes)
+        weights = {n: piece.view_as(p) for n, piece, p in zip(names, pieces, params, strict=True)}
+        return functional_call(model, (weights, buffers), (inputs,))
+
+    def column(direction: torch.Tensor) -> torch.Tensor:
+        return jvp(predict, (flat,), (direction,))[1]
+
+    basis = torch.eye(flat.numel(), dtype=flat.dtype, device=flat.device)
+    jacobian = vmap(column, chunk_size=chunk_size)(basis).T  # (n_times, n_params)
+    n_params = jacobian.shape[1]
+    _, s, _, rank = _scaled_svd(jacobian)
+    cond = float(s[0] / s[-1]) if rank == n_params else math.inf
+    warnings = []
+    if rank < n_params:
+        warnings.append(
+            f"only {rank} of {n_params} weight directions change the predictions: the weights "
+            "themselves are not identified (usual for networks; judge the learned lambda, not the "
+            "weights)"
+        )
+    return Identifiability(rank, n_params, cond, None, warnings)
