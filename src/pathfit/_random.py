@@ -14,7 +14,7 @@ import torch
 from pathfit.exceptions import InputError
 
 # Stream keys: the first element of the spawn key of each part of a run.
-TIMES, PATHS, NOISE, TRAINING = 0, 1, 2, 3
+TIMES, PATHS, NOISE, TRAINING, BOOTSTRAP, HOLDOUT = 0, 1, 2, 3, 4, 5
 
 
 def resolve_seed(seed: int | None = None, generator: torch.Generator | None = None) -> int:

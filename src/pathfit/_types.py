@@ -22,6 +22,6 @@ Params: TypeAlias = torch.Tensor
 """(n_params,) tensor of coefficients."""
 
 DTypeName = Literal["float32", "float64"]
-Status = Literal["converged", "max_steps", "stalled", "diverged"]
+Status = Literal["converged", "early_stopped", "max_steps", "stalled", "diverged"]
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}

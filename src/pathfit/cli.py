@@ -4,16 +4,20 @@ errors into one line on stderr and exit code 2."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from pathfit.exceptions import PathfitError
+
+if TYPE_CHECKING:
+    from pathfit.config import RunConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -59,15 +63,11 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="overrides the config's seed")] = None,
 ) -> None:
     """Simulate the experiment and fit it every applicable way."""
-    from pathfit.config import RunConfig, load_config
     from pathfit.experiment import run_experiment
     from pathfit.io import write_json_atomic
 
-    cfg = load_config(config) if config is not None else RunConfig()
-    if seed is not None:
-        if seed < 0:
-            raise _bad("--seed", seed, "a non-negative integer")
-        cfg = cfg.model_copy(update={"seed": seed})
+    cfg = _load(config, seed)
+    folder = _output_folder(output, cfg.seed, "run")
     with console.status("simulating") as status:
         out = run_experiment(cfg, on_method=lambda name: status.update(f"fitting {name}"))
     console.print(_methods_table(out.rows, out.true))
@@ -76,9 +76,113 @@ def run(
             console.print(f"[dim]{row['name']}: {note}[/dim]")
         if row["status"] != "converged":
             console.print(f"[dim]{row['name']}: {row['message']}[/dim]")
-    folder = output if output is not None else _new_run_folder(cfg.seed)
     path = write_json_atomic(folder / "results.json", out.to_json())
     console.print(f"results: {path}")
+
+
+@app.command()
+@_explain_errors
+def coverage(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML config; defaults: the seed experiment")
+    ] = None,
+    replicates: Annotated[
+        int, typer.Option("--replicates", "-r", help="independent datasets to fit")
+    ] = 1000,
+    noise: Annotated[
+        str, typer.Option("--noise", help="iid: noise on each k_j; population: k = E[...]")
+    ] = "iid",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="folder for coverage.json")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="overrides the config's seed")] = None,
+) -> None:
+    """Count how often each method's interval covers the truth over many replicates."""
+    from pathfit.diagnostics.coverage import run_coverage
+    from pathfit.io import write_json_atomic
+
+    cfg = _load(config, seed)
+    folder = _output_folder(output, cfg.seed, "coverage")
+    with console.status("replicate 1") as status:
+        report = run_coverage(
+            cfg,
+            replicates=replicates,
+            noise=noise,  # type: ignore[arg-type]
+            on_replicate=lambda r: status.update(f"replicate {r + 1} of {replicates}"),
+        )
+    table = Table(
+        title=f"coverage of {report.level:.0%} intervals, {replicates} replicates, "
+        f"{noise} noise ({report.seconds:.1f} s)"
+    )
+    for name in (
+        "method",
+        "interval",
+        "coverage",
+        "95% CI of coverage",
+        "mean |error|",
+        "mean width",
+        "ms per fit",
+    ):
+        table.add_column(name, no_wrap=True)
+    for row in report.methods:
+        table.add_row(
+            row.name,
+            row.interval,
+            f"{row.coverage:.3f}",
+            f"[{row.coverage_ci95[0]:.3f}, {row.coverage_ci95[1]:.3f}]",
+            f"{row.mean_abs_error:.3g}",
+            f"{row.mean_ci_width:.3g}",
+            f"{1e3 * row.seconds_per_fit:.2f}",
+        )
+    console.print(table)
+    path = write_json_atomic(folder / "coverage.json", report.to_json())
+    console.print(f"coverage: {path}")
+
+
+@app.command()
+@_explain_errors
+def check(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML config; defaults: the seed experiment")
+    ] = None,
+) -> None:
+    """Compare every built-in model's autograd gradient with central finite differences.
+
+    Exit code 0 when all pass, 1 when any fails.
+    """
+    from pathfit.diagnostics.gradcheck import check_builtin_models
+
+    checks = check_builtin_models(_load(config, None))
+    table = Table(title="gradient check: autograd against central differences (float64)")
+    for name in ("model", "parameter", "elements", "largest relative error", "result"):
+        table.add_column(name, no_wrap=True)
+    for check in checks:
+        for tensor in check.tensors:
+            verdict = "[green]pass[/green]" if tensor.passed else "[red]FAIL[/red]"
+            table.add_row(
+                check.model,
+                tensor.name,
+                str(tensor.n_elements),
+                f"{tensor.max_relative_error:.2e}",
+                verdict,
+            )
+    console.print(table)
+    for check in checks:
+        if not check.passed:
+            err_console.print(check.message, markup=False)
+    if not all(check.passed for check in checks):
+        raise typer.Exit(1)
+
+
+def _load(config: Path | None, seed: int | None) -> RunConfig:
+    from pathfit.config import RunConfig, load_config
+
+    cfg = load_config(config) if config is not None else RunConfig()
+    if seed is not None:
+        if seed < 0:
+            raise _bad("--seed", seed, "a non-negative integer")
+        cfg = cfg.model_copy(update={"seed": seed})
+    return cfg
 
 
 def _bad(field: str, value: object, expected: str) -> PathfitError:
@@ -87,9 +191,22 @@ def _bad(field: str, value: object, expected: str) -> PathfitError:
     return InputError(field, value, expected)
 
 
-def _new_run_folder(seed: int) -> Path:
+def _output_folder(output: Path | None, seed: int, kind: str) -> Path:
+    """Where results go; checked before any work, so that a bad --output costs nothing."""
+    folder = output if output is not None else _new_run_folder(seed, kind)
+    for parent in (folder, *folder.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise _bad("--output", str(folder), f"a folder ({parent} is a file)")
+            if not os.access(parent, os.W_OK):
+                raise _bad("--output", str(folder), f"a folder that can be written ({parent})")
+            break
+    return folder
+
+
+def _new_run_folder(seed: int, kind: str) -> Path:
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-seed{seed}"
+    base = Path("runs") / f"{stamp}-{kind}-seed{seed}"
     folder, n = base, 1
     while folder.exists():
         n += 1

@@ -57,6 +57,14 @@ class TargetConfig(_Section):
     noise_std: float = Field(0.0, ge=0)
 
 
+IntervalName = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
+
+
+class LeastSquaresConfig(_Section):
+    interval: IntervalName = "auto"
+    n_bootstrap: int = Field(300, ge=2)
+
+
 class GradientConfig(_Section):
     mode: Literal["per_sample", "minibatch", "full"] = "full"
     optimizer: Literal["auto", "sgd", "adam", "lbfgs"] = "auto"
@@ -65,6 +73,9 @@ class GradientConfig(_Section):
     max_steps: int = Field(10_000, ge=1)
     tol: float = Field(1e-10, ge=0)
     guard: bool = True
+    interval: IntervalName = "auto"
+    holdout: float = Field(0.0, ge=0, lt=1)
+    patience: int = Field(10, ge=1)
 
 
 class SeedSgdConfig(_Section):
@@ -84,7 +95,7 @@ class MethodsConfig(_Section):
         None, description="methods to run; by default every one that applies to the target"
     )
     level: float = Field(0.95, gt=0, lt=1)
-    least_squares: _Section = Field(default_factory=_Section)
+    least_squares: LeastSquaresConfig = Field(default_factory=LeastSquaresConfig)
     seed_sgd: SeedSgdConfig = Field(default_factory=SeedSgdConfig)
     gradient: GradientConfig = Field(default_factory=GradientConfig)
     seed_network: NetworkConfig = Field(
@@ -93,6 +104,20 @@ class MethodsConfig(_Section):
     pointwise_mlp: NetworkConfig = Field(
         default_factory=lambda: NetworkConfig(max_steps=12, hidden=[16])
     )
+
+
+class LambdaXConfig(_Section):
+    """An extra experiment with a lambda that depends on x: lambda(x) = sum_d coef[d] x^d,
+    recovered by least squares with the degree chosen on held-out times, and by pointwise MLPs
+    with the width chosen the same way and early stopping."""
+
+    coef: list[float] = Field(default_factory=list, description="empty: no lambda(x) experiment")
+    noise_std: float | None = Field(None, ge=0, description="default: target.noise_std")
+    max_degree: int = Field(4, ge=0)
+    widths: list[int] = Field(default_factory=lambda: [4, 16])
+    holdout: float = Field(0.2, gt=0, lt=1)
+    patience: int = Field(3, ge=1)
+    mlp_max_steps: int = Field(30, ge=1)
 
 
 class RunConfig(_Section):
@@ -105,6 +130,7 @@ class RunConfig(_Section):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)
     methods: MethodsConfig = Field(default_factory=MethodsConfig)
+    lambda_x: LambdaXConfig = Field(default_factory=LambdaXConfig)
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:

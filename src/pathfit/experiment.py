@@ -17,36 +17,17 @@ import numpy as np
 import torch
 
 import pathfit
-from pathfit.config import METHOD_NAMES, GradientConfig, MethodName, NetworkConfig, RunConfig
+from pathfit.config import RunConfig
+from pathfit.diagnostics.identifiability import identify
 from pathfit.estimators import FitResult, GradientFit, LeastSquares
 from pathfit.estimators._result import json_safe
+from pathfit.estimators.selection import select_by_holdout
 from pathfit.exceptions import ConvergenceWarning, InputError
-from pathfit.models import (
-    AbstractLinearModel,
-    ConstantLambda,
-    PointwiseMLP,
-    PolynomialK,
-    PolynomialLambda,
-    SeedNetwork,
-)
+from pathfit.factory import build_process, build_spec, make_estimator, selected_methods
+from pathfit.models import PointwiseMLP, PolynomialLambda
 from pathfit.paths import Paths
-from pathfit.processes import ABM, GBM, OU, AbstractProcess, simulate
-from pathfit.targets import (
-    AbstractLinearSpec,
-    ConstantLam,
-    KPolynomial,
-    PolynomialLam,
-    Targets,
-    make_targets,
-)
-
-# Which methods make sense for which target: the seed's recipes fit a constant lambda, the
-# pointwise MLP fits a lambda(x), and least squares / gradient fit the target's own family.
-APPLIES: dict[str, tuple[MethodName, ...]] = {
-    "constant": METHOD_NAMES,
-    "poly_lambda": ("least_squares", "gradient", "pointwise_mlp"),
-    "poly_k": ("least_squares", "gradient"),
-}
+from pathfit.processes import simulate
+from pathfit.targets import AbstractLinearSpec, PolynomialLam, make_targets
 
 
 @dataclass
@@ -58,6 +39,7 @@ class RunOutput:
     rows: list[dict[str, Any]]
     results: list[FitResult]
     simulate_s: float
+    lambda_x: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return json_safe(
@@ -65,6 +47,7 @@ class RunOutput:
                 "config": self.config.model_dump(),
                 "true": self.true,
                 "methods": self.rows,
+                "lambda_x": self.lambda_x,
                 "simulate_s": self.simulate_s,
                 "versions": versions(),
             }
@@ -80,94 +63,30 @@ def versions() -> dict[str, str]:
     }
 
 
-def build_process(config: RunConfig) -> AbstractProcess:
-    p = config.process
-    if p.kind == "abm":
-        return ABM(x0=p.x0, mu=p.mu, sigma=p.sigma)
-    if p.kind == "gbm":
-        return GBM(x0=p.x0, mu=p.mu, sigma=p.sigma)
-    return OU(x0=p.x0, theta=p.theta, mu=p.mu, sigma=p.sigma)
-
-
-def build_spec(config: RunConfig) -> AbstractLinearSpec:
-    t = config.target
-    if t.kind == "constant":
-        return ConstantLam(t.lam)
-    if not t.coef:
-        raise InputError("target.coef", "[]", f"coefficients for kind = '{t.kind}'")
-    return PolynomialLam(tuple(t.coef)) if t.kind == "poly_lambda" else KPolynomial(tuple(t.coef))
-
-
-def linear_model(config: RunConfig) -> AbstractLinearModel:
-    t = config.target
-    if t.kind == "constant":
-        return ConstantLambda()
-    degree = len(t.coef) - 1
-    return PolynomialLambda(degree) if t.kind == "poly_lambda" else PolynomialK(degree)
-
-
-def selected_methods(config: RunConfig) -> tuple[MethodName, ...]:
-    allowed = APPLIES[config.target.kind]
-    if config.methods.run is None:
-        return allowed
-    for name in config.methods.run:
-        if name not in allowed:
-            raise InputError(
-                "methods.run",
-                repr(name),
-                f"a method that applies to target kind '{config.target.kind}' "
-                f"({', '.join(allowed)})",
-            )
-    return tuple(config.methods.run)
-
-
-def _gradient(model: Any, cfg: GradientConfig, name: str, config: RunConfig) -> GradientFit:
-    optimizer = cfg.optimizer
-    if optimizer == "auto":
-        # One parameter: gradient descent at 1/L is exact in one step. More: L-BFGS, since the
-        # design's columns (x^2, x^3, ...) make plain gradient descent crawl.
-        single = isinstance(model, AbstractLinearModel) and len(model.powers) == 1
-        optimizer = "sgd" if single else "lbfgs"
-    return GradientFit(
-        model,
-        mode=cfg.mode,
-        optimizer=optimizer,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        max_steps=cfg.max_steps,
-        tol=cfg.tol,
-        guard=cfg.guard,
+def _simulate(config: RunConfig) -> Paths:
+    check_device(config.device)
+    return simulate(
+        build_process(config),
+        n_paths=config.sampling.n_paths,
+        n_times=config.sampling.n_times,
+        horizon=config.sampling.horizon,
         seed=config.seed,
-        level=config.methods.level,
-        name=name,
+        dtype=config.dtype,
+        device=config.device,
     )
 
 
-def make_estimator(name: MethodName, config: RunConfig, paths: Paths) -> Any:
-    m = config.methods
-    if name == "least_squares":
-        return LeastSquares(linear_model(config), level=m.level)
-    if name == "seed_sgd":
-        return GradientFit(
-            ConstantLambda(),
-            mode="per_sample",
-            optimizer="sgd",
-            lr=m.seed_sgd.lr,
-            max_steps=m.seed_sgd.max_steps,
-            guard=False,
-            seed=config.seed,
-            level=m.level,
-            name=name,
-        )
-    if name == "gradient":
-        return _gradient(linear_model(config), m.gradient, name, config)
-    network: NetworkConfig = m.seed_network if name == "seed_network" else m.pointwise_mlp
-    model = (
-        SeedNetwork(paths.n_paths, network.hidden, seed=config.seed)
-        if name == "seed_network"
-        else PointwiseMLP(network.hidden, seed=config.seed)
-    )
-    return _gradient(model, network, name, config)
+def check_device(name: str) -> torch.device:
+    """The torch device ``name`` names, if this machine has it."""
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise InputError("device", repr(name), "a torch device such as 'cpu' or 'cuda'") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise InputError("device", repr(name), "an available device (no CUDA here)")
+    if device.type not in ("cpu", "cuda"):
+        raise InputError("device", repr(name), "'cpu' or 'cuda'")
+    return device
 
 
 def run_experiment(
@@ -180,35 +99,36 @@ def run_experiment(
         config: a validated RunConfig.
         on_method: called with each method's name before it runs (for progress display).
     """
-    if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("device", repr(config.device), "an available device (no CUDA here)")
-    process = build_process(config)
     spec = build_spec(config)
     methods = selected_methods(config)
     start = time.perf_counter()
-    paths = simulate(
-        process,
-        n_paths=config.sampling.n_paths,
-        n_times=config.sampling.n_times,
-        horizon=config.sampling.horizon,
-        seed=config.seed,
-        dtype=config.dtype,
-        device=config.device,
-    )
+    paths = _simulate(config)
     targets = make_targets(paths, spec, noise_std=config.target.noise_std, seed=config.seed)
     simulate_s = time.perf_counter() - start
-    true = _truth(config, spec, paths)
     results, rows = [], []
     for name in methods:
         if on_method is not None:
             on_method(name)
+        estimator = make_estimator(name, config, paths)
         with warnings.catch_warnings():
             # the row reports status and message; a warning would say it twice
             warnings.simplefilter("ignore", ConvergenceWarning)
-            estimator = make_estimator(name, config, paths).fit(paths, targets)
+            estimator.fit(paths, targets)
         results.append(estimator.result_)
-        rows.append(_row(estimator.result_, config, spec, paths, targets, estimator))
-    return RunOutput(config=config, true=true, rows=rows, results=results, simulate_s=simulate_s)
+        rows.append(_row(estimator, config, spec, paths))
+    lambda_x = None
+    if config.lambda_x.coef:
+        if on_method is not None:
+            on_method("lambda(x)")
+        lambda_x = run_lambda_x(config, paths)
+    return RunOutput(
+        config=config,
+        true=_truth(config, spec, paths),
+        rows=rows,
+        results=results,
+        simulate_s=simulate_s,
+        lambda_x=lambda_x,
+    )
 
 
 def _truth(config: RunConfig, spec: AbstractLinearSpec, paths: Paths) -> dict[str, Any]:
@@ -222,13 +142,12 @@ def _truth(config: RunConfig, spec: AbstractLinearSpec, paths: Paths) -> dict[st
 
 
 def _row(
-    result: FitResult,
+    estimator: LeastSquares | GradientFit,
     config: RunConfig,
     spec: AbstractLinearSpec,
     paths: Paths,
-    targets: Targets,
-    estimator: Any,
 ) -> dict[str, Any]:
+    result = estimator.result_
     ci_key = f"ci{round(config.methods.level * 100)}"
     row: dict[str, Any] = {"name": result.method, "model": result.model}
     scalar = config.target.kind == "constant" or result.params is None
@@ -237,9 +156,9 @@ def _row(
     elif scalar:
         truth = (
             config.target.lam
-            if config.target.kind == "constant"
-            else float(spec.lam(paths.values).mean())
-        )  # type: ignore[attr-defined]
+            if isinstance(spec, AbstractLinearSpec) and config.target.kind == "constant"
+            else float(spec.lam(paths.values).mean())  # type: ignore[attr-defined]
+        )
         row.update(
             estimate=result.lam,
             abs_error=abs(result.lam - truth) if result.lam is not None else None,
@@ -255,20 +174,93 @@ def _row(
         )
     row.update(
         stderr=result.lam_stderr if scalar else result.stderr,
+        interval=result.interval,
         steps=result.steps,
         wall_s=result.wall_s,
         status=result.status,
         message=result.message,
         notes=result.notes,
         uncertainty=result.uncertainty_note,
+        identifiability=identify(estimator.model_, paths).summary(),
     )
     if result.stability is not None:
         s = result.stability
         row["stability"] = {
             "curvature": s.curvature,
+            "curvature_method": s.curvature_method,
             "step": s.step,
             "bound": s.bound,
             "final_step": s.final_step,
             "events": [e.message for e in s.events],
         }
     return row
+
+
+def run_lambda_x(config: RunConfig, paths: Paths) -> dict[str, Any]:
+    """Recover a lambda(x) that depends on x: polynomial degree and MLP width chosen on
+    held-out times; coefficient errors, lambda(x) errors and hold-out losses."""
+    cfg = config.lambda_x
+    spec = PolynomialLam(tuple(cfg.coef))
+    noise = config.target.noise_std if cfg.noise_std is None else cfg.noise_std
+    targets = make_targets(paths, spec, noise_std=noise, seed=config.seed + 1)
+    degrees = {
+        f"degree {d}": LeastSquares(PolynomialLambda(d), interval="classical")
+        for d in range(cfg.max_degree + 1)
+        if d + 1 <= paths.n_times
+    }
+    by_degree = select_by_holdout(degrees, paths, targets, holdout=cfg.holdout, seed=config.seed)
+    best = by_degree.estimators[by_degree.best]
+    chosen = LeastSquares(best.model, level=config.methods.level, seed=config.seed)
+    chosen.fit(paths, targets)
+    widths = {
+        f"width {w}": GradientFit(
+            PointwiseMLP((w,), seed=config.seed),
+            optimizer="lbfgs",
+            max_steps=cfg.mlp_max_steps,
+            patience=cfg.patience,
+            name=f"pointwise_mlp width {w}",
+        )
+        for w in cfg.widths
+    }
+    by_width = select_by_holdout(widths, paths, targets, holdout=cfg.holdout, seed=config.seed)
+    mlp = by_width.estimators[by_width.best]
+    grid = _grid(paths.values)
+    truth = spec.lam(grid)
+    with torch.no_grad():
+        mlp_lam = mlp.model_.lam(grid)
+    poly_lam = chosen.model_.lam(grid)
+    true_coef = list(cfg.coef) + [0.0] * max(0, len(chosen.coef_) - len(cfg.coef))
+    fitted = chosen.coef_.tolist() + [0.0] * max(0, len(cfg.coef) - len(chosen.coef_))
+    holdout_of = {c.name: c.holdout_loss for c in by_degree.candidates + by_width.candidates}
+    return {
+        "true_coef": list(cfg.coef),
+        "noise_std": noise,
+        "x_range": [float(grid[0]), float(grid[-1])],
+        "degree_selection": by_degree.summary(),
+        "width_selection": by_width.summary(),
+        "least_squares": {
+            "degree": len(chosen.coef_) - 1,
+            "coef": chosen.coef_.tolist(),
+            "stderr": None if chosen.stderr_ is None else chosen.stderr_.tolist(),
+            "coef_abs_error": [abs(a - b) for a, b in zip(fitted, true_coef, strict=True)],
+            "max_lam_error": float((poly_lam - truth).abs().max()),
+            "holdout_loss": holdout_of[by_degree.best],
+            "interval": chosen.interval_,
+        },
+        "pointwise_mlp": {
+            "width": by_width.best,
+            "max_lam_error": float((mlp_lam - truth).abs().max()),
+            "holdout_loss": holdout_of[by_width.best],
+            "status": mlp.result_.status,
+            "steps": mlp.result_.steps,
+            "message": mlp.result_.message,
+        },
+    }
+
+
+def _grid(values: torch.Tensor, n: int = 201) -> torch.Tensor:
+    """Points spanning the central 98% of the observed x, where lambda(x) is supported."""
+    flat = values.reshape(-1)
+    sample = flat if flat.numel() <= 1_000_000 else flat[:: flat.numel() // 1_000_000 + 1]
+    lo, hi = torch.quantile(sample, torch.tensor([0.01, 0.99], dtype=values.dtype)).tolist()
+    return torch.linspace(lo, hi, n, dtype=values.dtype, device=values.device)

@@ -23,6 +23,7 @@ from pathfit._validation import check_real, check_tensor
 from pathfit.design import power_design
 from pathfit.exceptions import InputError
 from pathfit.paths import Paths
+from pathfit.processes import AbstractProcess
 
 
 class AbstractSpec(abc.ABC):
@@ -196,3 +197,11 @@ def make_targets(
             values.shape, generator=stream, dtype=values.dtype, device=values.device
         )
     return Targets(values=values, times=paths.times, noise_std=noise_std)
+
+
+def population_targets(process: AbstractProcess, spec: AbstractLinearSpec, times: Times) -> Targets:
+    """k_j = sum_b c_b E[x(t_j)^q_b]: the exact expectation of the process, as when k is a
+    population quantity measured elsewhere (or from far more paths)."""
+    coef = torch.tensor(spec.coef, dtype=times.dtype, device=times.device)
+    moments = torch.stack([process.raw_moment(q, times) for q in spec.powers], dim=-1)
+    return Targets(values=moments @ coef, times=times, noise_std=0.0)

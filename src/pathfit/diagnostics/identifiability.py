@@ -17,6 +17,8 @@ from torch.func import functional_call, jvp, vmap
 
 from pathfit._types import Design, PathValues
 from pathfit.design import power_design
+from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
+from pathfit.paths import Paths
 
 CONDITION_WARNING = 1e6
 """Scaled condition numbers above this get a warning: about six digits are lost."""
@@ -177,3 +179,14 @@ def network_identifiability(
             "weights)"
         )
     return Identifiability(rank, n_params, cond, None, warnings)
+
+
+def identify(model: AbstractModel, paths: Paths) -> Identifiability:
+    """The identifiability report of a (fitted) model on the paths it was fitted to."""
+    inputs = model.prepare(paths)
+    if isinstance(model, AbstractLinearModel):
+        return linear_identifiability(inputs, model.names, powers=model.powers, values=paths.values)
+    report = network_identifiability(model, inputs)
+    if isinstance(model, SeedNetwork):
+        report.warnings.append(model.identification_note(inputs))
+    return report

@@ -57,13 +57,20 @@ class Stability:
 
 @dataclass
 class History:
-    """Per-step training record. ``estimate`` is the model's lambda estimate where it was
-    measured (None elsewhere); ``params`` holds all parameters for models with at most 64."""
+    """Per-step training record.
+
+    ``loss`` is the loss of the step's batch; ``train_loss`` and ``holdout_loss`` are the
+    full training and hold-out losses where they were measured (every step in full-batch mode,
+    at epoch ends otherwise; None elsewhere). ``estimate`` is the model's lambda estimate where
+    it was measured; ``params`` holds all parameters for models with at most 64.
+    """
 
     step: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
     step_size: list[float] = field(default_factory=list)
     estimate: list[float | None] = field(default_factory=list)
+    train_loss: list[float | None] = field(default_factory=list)
+    holdout_loss: list[float | None] = field(default_factory=list)
     params: list[list[float]] | None = None
 
 
@@ -80,6 +87,9 @@ class FitResult:
         ci: their ``level`` intervals, or None.
         lam: the single-number lambda estimate, where the model has one.
         lam_stderr, lam_ci: its standard error and interval, where defined.
+        interval: the interval method ("classical", "path_bootstrap", "hac",
+            "block_bootstrap"), None where there is no interval.
+        uncertainty_note: why that method, or why there is no interval.
         status: "converged", "max_steps" or "diverged".
         message: one or more sentences on how the fit ended, with the numbers.
         steps: optimisation steps taken (1 for closed form).
@@ -100,6 +110,7 @@ class FitResult:
     lam: float | None = None
     lam_stderr: float | None = None
     lam_ci: tuple[float, float] | None = None
+    interval: str | None = None
     uncertainty_note: str = ""
     notes: list[str] = field(default_factory=list)
     history: History | None = None
@@ -132,7 +143,7 @@ class FitResult:
                     line += f" +/- {self.stderr[b]:.3g}"
                 lines.append(line)
         if self.uncertainty_note:
-            lines.append(f"  uncertainty: {self.uncertainty_note}")
+            lines.append(f"  uncertainty ({self.interval or 'none'}): {self.uncertainty_note}")
         if self.message:
             lines.append(f"  {self.message}")
         lines.extend(f"  note: {note}" for note in self.notes)

@@ -16,10 +16,16 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from pathfit import _random
 from pathfit._types import Status, TargetValues
 from pathfit._validation import check_choice, check_int, check_real
+from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
 from pathfit.estimators._data import check_data, check_level
-from pathfit.estimators._linalg import solution_at
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
+from pathfit.estimators._uncertainty import (
+    INTERVAL_METHODS,
+    N_BOOTSTRAP,
+    IntervalMethod,
+    estimate_uncertainty,
+)
 from pathfit.estimators.least_squares import linear_result
 from pathfit.exceptions import ConvergenceWarning, InputError
 from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
@@ -36,7 +42,7 @@ _LBFGS_ITERATIONS = 20
 _GRAD_TOL = 1e-6
 
 
-class GradientFit:
+class GradientFit(AbstractEstimator):
     """Fit a model by gradient descent on the MSE of its predictions of k.
 
     Modes: ``"per_sample"`` takes one time index j per step (the seed question's recipe),
@@ -94,6 +100,10 @@ class GradientFit:
         max_halvings: int = 40,
         seed: int = 0,
         level: float = 0.95,
+        interval: IntervalMethod = "auto",
+        n_bootstrap: int = N_BOOTSTRAP,
+        holdout: float = 0.0,
+        patience: int = 10,
         name: str = "gradient",
     ) -> None:
         self.model = model
@@ -108,6 +118,10 @@ class GradientFit:
         self.max_halvings = max_halvings
         self.seed = seed
         self.level = level
+        self.interval = interval
+        self.n_bootstrap = n_bootstrap
+        self.holdout = holdout
+        self.patience = patience
         self.name = name
 
     def _check_hyperparameters(self) -> None:
@@ -124,6 +138,12 @@ class GradientFit:
         check_int("max_halvings", self.max_halvings, minimum=0)
         check_int("seed", self.seed, minimum=0)
         check_level(self.level)
+        check_choice("interval", self.interval, INTERVAL_METHODS)
+        check_int("n_bootstrap", self.n_bootstrap, minimum=2)
+        holdout = check_real("holdout", self.holdout, nonnegative=True)
+        if holdout >= 1:
+            raise InputError("holdout", holdout, "a fraction of the times in [0, 1)")
+        check_int("patience", self.patience, minimum=1)
 
     def fit(self, paths: Paths, targets: Targets | TargetValues) -> GradientFit:
         """Train a copy of the model on paths and their targets; returns self."""
@@ -131,8 +151,13 @@ class GradientFit:
         self._check_hyperparameters()
         model = copy.deepcopy(self.model).to(dtype=_dtype_of(paths), device=_device_of(paths))
         paths, k = check_data(paths, targets, _n_linear_params(model))
+        model.adapt(paths)
         inputs = model.prepare(paths)
-        run = _Training(self, model, inputs, k)
+        train, held = _split_times(k.shape[0], self.holdout, _n_linear_params(model), self.seed)
+        holdout = None if held is None else (inputs[held], k[held])
+        if train is not None:
+            inputs, k = inputs[train], k[train]
+        run = _Training(self, model, inputs, k, holdout)
         status, message = run.train()
         self.model_ = model
         self.n_iter_ = run.steps
@@ -143,18 +168,25 @@ class GradientFit:
             else None
         )
         self.lam_ = model.lam_estimate(inputs) if status != "diverged" else None
-        if status != "converged":
+        if status not in ("converged", "early_stopped"):
             warnings.warn(f"{self.name}: {status}: {message}", ConvergenceWarning, stacklevel=2)
+        values = paths.values if train is None else paths.values[:, train]
         self.result_ = self._result(
-            model, inputs, k, run, status, message, wall_s=time.perf_counter() - start
+            model, inputs, k, values, run, status, message, wall_s=time.perf_counter() - start
         )
         return self
+
+    def predict(self, paths: Paths) -> TargetValues:
+        """k_hat_j for new paths with the trained model."""
+        with torch.no_grad():
+            return self.model_(self.model_.prepare(paths))
 
     def _result(
         self,
         model: AbstractModel,
         inputs: torch.Tensor,
         k: TargetValues,
+        values: torch.Tensor,
         run: _Training,
         status: Status,
         message: str,
@@ -177,11 +209,23 @@ class GradientFit:
                 **fields,
             )
         if isinstance(model, AbstractLinearModel):
-            solution = solution_at(inputs, model.coef.detach(), k)
-            return linear_result(self.name, model, solution, self.level, **fields)
+            solution, uncertainty = estimate_uncertainty(
+                inputs,
+                model.coef.detach(),
+                k,
+                method=self.interval,
+                level=self.level,
+                values=values,
+                powers=model.powers,
+                n_bootstrap=self.n_bootstrap,
+                generator=_random.stream(self.seed, _random.BOOTSTRAP),
+            )
+            self.cov_ = uncertainty.cov
+            self.interval_ = uncertainty.method
+            return linear_result(self.name, model, solution, uncertainty, self.level, **fields)
         notes = []
         if isinstance(model, SeedNetwork):
-            notes.append(_seed_network_note(model, inputs))
+            notes.append(model.identification_note(inputs))
         return FitResult(
             method=self.name,
             model=type(model).__name__,
@@ -191,6 +235,23 @@ class GradientFit:
             uncertainty_note="no closed-form standard error for a network",
             **fields,  # type: ignore[arg-type]
         )
+
+
+def _split_times(
+    m: int, fraction: float, n_params: int, seed: int
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Sorted training and hold-out time indices, or (None, None) without a hold-out."""
+    if fraction == 0:
+        return None, None
+    n_held = max(1, round(fraction * m))
+    if m - n_held < n_params:
+        raise InputError(
+            "holdout",
+            f"{fraction} of {m} times",
+            f"a hold-out that leaves at least {n_params} times to train on",
+        )
+    order = torch.randperm(m, generator=_random.stream(seed, _random.HOLDOUT))
+    return order[n_held:].sort().values, order[:n_held].sort().values
 
 
 def _dtype_of(paths: object) -> torch.dtype:
@@ -205,23 +266,6 @@ def _n_linear_params(model: AbstractModel) -> int:
     return len(model.powers) if isinstance(model, AbstractLinearModel) else 1
 
 
-def _seed_network_note(model: SeedNetwork, inputs: torch.Tensor) -> str:
-    spread, level = model.weight_share(inputs)
-    ratio = spread / level if level > 0 else math.inf
-    if ratio < 1e-3:
-        return (
-            f"lambda_j is the same at every time to {ratio:.1e} of its mean (std {spread:.2e} "
-            f"against {level:.6g}): the weights carry no information and only the bias is "
-            "identified; a network of x_j cannot learn a lambda that does not depend on x_j"
-        )
-    return (
-        f"lambda_j varies across times (std {spread:.3g} against a mean of {level:.6g}, ratio "
-        f"{ratio:.2g}): the weights move the output with the inputs, so the fit attributes part "
-        "of k to a lambda that depends on x_j; with a constant true lambda only the bias is "
-        "identified"
-    )
-
-
 @dataclass
 class _Batch:
     index: torch.Tensor | None  # None: all times
@@ -232,12 +276,18 @@ class _Training:
     """One training run: the loop, the guard and the bookkeeping."""
 
     def __init__(
-        self, fit: GradientFit, model: AbstractModel, inputs: torch.Tensor, k: TargetValues
+        self,
+        fit: GradientFit,
+        model: AbstractModel,
+        inputs: torch.Tensor,
+        k: TargetValues,
+        holdout: tuple[torch.Tensor, TargetValues] | None = None,
     ) -> None:
         self.fit = fit
         self.model = model
         self.inputs = inputs
         self.k = k
+        self.holdout = holdout
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.steps = 0
         self.history = History(params=[] if _count(self.params) <= _HISTORY_PARAMS else None)
@@ -334,6 +384,9 @@ class _Training:
         self.optimizer = self._optimizer()
         self.halvings = 0
         self.restarted = False
+        self.best_holdout, self.best_holdout_step = math.inf, 0
+        self.best_holdout_vector = self.best.clone()
+        self.since_improvement = 0
         self.initial_gradient = self._gradient_size()
         batches = self._batches()
         track_estimate = isinstance(self.model, AbstractLinearModel) or self.fit.mode == "full"
@@ -358,7 +411,16 @@ class _Training:
                 step, loss, after, self.model.lam_estimate(self.inputs) if measure else None
             )
             change = self._checkpoint(batch, loss, before, after)
-            if change is None or change > self.fit.tol:
+            if change is None:
+                continue
+            if self.holdout is not None and self._holdout_check(after):
+                return self._finish(
+                    "early_stopped",
+                    f"early stopped at step {step}: the hold-out loss has not improved for "
+                    f"{self.fit.patience} checks (best {self.best_holdout:.4g} at step "
+                    f"{self.best_holdout_step})",
+                )
+            if change > self.fit.tol:
                 continue
             outcome = self._at_rest(step)
             if outcome is not None:
@@ -430,16 +492,33 @@ class _Training:
             # the full-batch loss returned by the step belongs to the parameters before it
             if loss <= self.best_loss:
                 self.best_loss, self.best = loss, before
+            self.history.train_loss[-1] = loss
             return _relative_change(after, before)
         if not batch.epoch_end:
             return None
         with torch.no_grad():
             full = float(self._full_loss())
+        self.history.train_loss[-1] = full
         if math.isfinite(full) and full <= self.best_loss:
             self.best_loss, self.best = full, after
         change = _relative_change(after, self.epoch_start)
         self.epoch_start = after
         return change
+
+    def _holdout_check(self, vector: torch.Tensor) -> bool:
+        """Record the hold-out loss at the current parameters; True when it is time to stop."""
+        assert self.holdout is not None
+        inputs, k = self.holdout
+        with torch.no_grad():
+            loss = float((self.model(inputs) - k).square().mean())
+        self.history.holdout_loss[-1] = loss
+        if math.isfinite(loss) and loss < self.best_holdout:
+            self.best_holdout, self.best_holdout_step = loss, self.steps
+            self.best_holdout_vector = vector.clone()
+            self.since_improvement = 0
+            return False
+        self.since_improvement += 1
+        return self.since_improvement >= self.fit.patience
 
     def _at_rest(self, step: int) -> tuple[Status, str] | None:
         """The parameters stopped moving: converged if the gradient vanished, else stalled."""
@@ -460,7 +539,15 @@ class _Training:
         )
 
     def _finish(self, status: Status, ended: str) -> tuple[Status, str]:
-        if status != "diverged":
+        if status != "diverged" and self.holdout is not None and self.best_holdout_step > 0:
+            # early stopping keeps the parameters that predicted the held-out times best
+            vector_to_parameters(self.best_holdout_vector, self.params)
+            if status != "early_stopped":
+                ended += (
+                    f"; kept the parameters of step {self.best_holdout_step}, best on the "
+                    f"hold-out (loss {self.best_holdout:.4g})"
+                )
+        elif status != "diverged":
             with torch.no_grad():
                 final = float(self._full_loss())
             if not math.isfinite(final) or final > self.best_loss:
@@ -473,6 +560,8 @@ class _Training:
         self.history.loss.append(loss)
         self.history.step_size.append(self.step_size)
         self.history.estimate.append(estimate)
+        self.history.train_loss.append(None)
+        self.history.holdout_loss.append(None)
         if self.history.params is not None:
             self.history.params.append(vector.tolist())
 

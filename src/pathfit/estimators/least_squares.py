@@ -7,33 +7,50 @@ import time
 
 import torch
 
-from pathfit._types import Design, TargetValues
-from pathfit._validation import check_tensor
+from pathfit import _random
+from pathfit._types import Design, PathValues, TargetValues
+from pathfit._validation import check_choice, check_int, check_tensor
+from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._data import check_data, check_level
-from pathfit.estimators._linalg import LinearSolution, solve_least_squares, t_quantile
+from pathfit.estimators._linalg import LinearSolution, solve_least_squares
 from pathfit.estimators._result import FitResult
+from pathfit.estimators._uncertainty import (
+    INTERVAL_METHODS,
+    N_BOOTSTRAP,
+    IntervalMethod,
+    Uncertainty,
+    estimate_uncertainty,
+)
 from pathfit.exceptions import InputError
 from pathfit.models import AbstractLinearModel, ConstantLambda
 from pathfit.paths import Paths
 from pathfit.targets import Targets
 
 
-class LeastSquares:
+class LeastSquares(AbstractEstimator):
     """Least squares for any model linear in its parameters, solved in closed form.
 
     Builds the aggregated design Phi (n_times, n_params) and solves min |Phi c - k|^2 through
-    the SVD of the column-scaled design (never the normal equations). Standard errors are the
-    classical ones, s^2 (Phi^T Phi)^-1: right for independent noise on each k_j.
+    the SVD of the column-scaled design (never the normal equations).
+
+    Intervals (``interval``): "classical" s^2 (Phi^T Phi)^-1, right for independent noise on
+    each k_j; "path_bootstrap", right when k is a population quantity and the paths a finite
+    sample; "hac" (Newey-West) and "block_bootstrap" for noise correlated in time; "auto"
+    (default) reads the residuals and picks one, and the result says why.
 
     Args:
         model: a linear model (ConstantLambda, PolynomialLambda, PolynomialK); constant lambda
             by default.
         level: confidence level of the intervals.
+        interval: the interval method, or "auto".
+        n_bootstrap: replicates of the bootstrap methods.
+        seed: seed of the bootstrap resampling.
 
     Attributes (after fit):
         coef_: (n_params,) tensor of estimates.
         stderr_: (n_params,) tensor of standard errors, or None.
-        cov_: (n_params, n_params) covariance, or None.
+        cov_: (n_params, n_params) covariance by the interval method, or None.
+        interval_: the interval method used.
         lam_: the constant lambda estimate (ConstantLambda only), else None.
         rank_, condition_number_: of the column-scaled design.
         model_: a copy of ``model`` holding the estimates.
@@ -41,12 +58,23 @@ class LeastSquares:
 
     Example:
         >>> est = LeastSquares(ConstantLambda()).fit(paths, targets)
-        >>> est.lam_, est.result_.lam_ci
+        >>> est.lam_, est.result_.lam_ci, est.interval_
     """
 
-    def __init__(self, model: AbstractLinearModel | None = None, *, level: float = 0.95) -> None:
+    def __init__(
+        self,
+        model: AbstractLinearModel | None = None,
+        *,
+        level: float = 0.95,
+        interval: IntervalMethod = "auto",
+        n_bootstrap: int = N_BOOTSTRAP,
+        seed: int = 0,
+    ) -> None:
         self.model = model
         self.level = level
+        self.interval = interval
+        self.n_bootstrap = n_bootstrap
+        self.seed = seed
 
     def _checked_model(self) -> AbstractLinearModel:
         model = ConstantLambda() if self.model is None else self.model
@@ -56,19 +84,24 @@ class LeastSquares:
                 type(model).__name__,
                 "a model linear in its parameters (use GradientFit for networks)",
             )
+        check_level(self.level)
+        check_choice("interval", self.interval, INTERVAL_METHODS)
+        check_int("n_bootstrap", self.n_bootstrap, minimum=2)
+        check_int("seed", self.seed, minimum=0)
         return model
 
     def fit(self, paths: Paths, targets: Targets | TargetValues) -> LeastSquares:
         """Fit to paths and their targets; returns self."""
         model = self._checked_model()
         paths, values = check_data(paths, targets, len(model.powers))
-        return self.fit_design(model.prepare(paths), values)
+        return self._fit(model, model.prepare(paths), values, paths.values)
 
     def fit_design(self, design: Design, targets: TargetValues) -> LeastSquares:
-        """Fit to a design built elsewhere (for example streamed over blocks of paths)."""
-        start = time.perf_counter()
+        """Fit to a design built elsewhere (for example streamed over blocks of paths).
+
+        Without the paths, "auto" chooses among classical and Newey-West errors only.
+        """
         model = self._checked_model()
-        level = check_level(self.level)
         design = check_tensor("design", design, ndim=2)
         targets = check_tensor("targets", targets, ndim=1).to(design)
         n_params = len(model.powers)
@@ -90,13 +123,36 @@ class LeastSquares:
                 design.shape[0],
                 f"at least {n_params} observation times, one per parameter",
             )
+        return self._fit(model, design, targets, None)
+
+    def _fit(
+        self,
+        model: AbstractLinearModel,
+        design: Design,
+        targets: TargetValues,
+        values: PathValues | None,
+    ) -> LeastSquares:
+        start = time.perf_counter()
         solution = solve_least_squares(design, targets)
+        solution, uncertainty = estimate_uncertainty(
+            design,
+            solution.coef,
+            targets,
+            method=self.interval,
+            level=self.level,
+            values=values,
+            powers=model.powers,
+            n_bootstrap=self.n_bootstrap,
+            generator=_random.stream(self.seed, _random.BOOTSTRAP),
+        )
         self.model_ = copy.deepcopy(model).to(design)
         with torch.no_grad():
             self.model_.coef.copy_(solution.coef)
         self.coef_ = solution.coef
-        self.cov_ = solution.cov
-        self.stderr_ = None if solution.cov is None else solution.cov.diagonal().sqrt()
+        self.cov_ = uncertainty.cov
+        self.stderr_ = None if uncertainty.cov is None else uncertainty.cov.diagonal().sqrt()
+        self.interval_ = uncertainty.method
+        self.uncertainty_ = uncertainty
         self.rank_ = solution.rank
         self.condition_number_ = solution.condition_number
         self.residuals_ = solution.residuals
@@ -105,13 +161,15 @@ class LeastSquares:
             "least_squares",
             self.model_,
             solution,
-            level,
+            uncertainty,
+            self.level,
             steps=1,
             wall_s=time.perf_counter() - start,
             status="converged",
-            message=f"closed-form solve of a {design.shape[0]} x {n_params} design "
-            f"(rank {solution.rank}, scaled condition number "
-            f"{solution.condition_number:.3g})",
+            message=(
+                f"closed-form solve of a {design.shape[0]} x {design.shape[1]} design (rank "
+                f"{solution.rank}, scaled condition number {solution.condition_number:.3g})"
+            ),
         )
         return self
 
@@ -125,15 +183,16 @@ def linear_result(
     method: str,
     model: AbstractLinearModel,
     solution: LinearSolution,
+    uncertainty: Uncertainty,
     level: float,
     **fields: object,
 ) -> FitResult:
-    """A FitResult for a linear model's estimates with their classical intervals."""
+    """A FitResult for a linear model's estimates with their intervals."""
     coef = solution.coef.tolist()
     stderr = ci = lam_stderr = lam_ci = None
-    if solution.cov is not None:
-        q = t_quantile(level, solution.dof)
-        stderr = solution.cov.diagonal().sqrt().tolist()
+    if uncertainty.cov is not None:
+        q = uncertainty.quantile
+        stderr = uncertainty.cov.diagonal().sqrt().tolist()
         ci = [(c - q * s, c + q * s) for c, s in zip(coef, stderr, strict=True)]
     lam = model.lam_estimate(solution.coef.unsqueeze(0))
     if lam is not None and stderr is not None and ci is not None:
@@ -149,9 +208,7 @@ def linear_result(
         lam=lam,
         lam_stderr=lam_stderr,
         lam_ci=lam_ci,
-        uncertainty_note=(
-            solution.cov_reason
-            or "classical least-squares errors, right for independent noise on each k_j"
-        ),
+        interval=uncertainty.method,
+        uncertainty_note=uncertainty.note or uncertainty.reason,
         **fields,  # type: ignore[arg-type]
     )

@@ -19,9 +19,14 @@ from pathfit.paths import Paths
 class AbstractModel(nn.Module, abc.ABC):
     """A model of the aggregate targets, trained by pathfit's estimators."""
 
+    def adapt(self, paths: Paths) -> None:
+        """Fit whatever the model takes from its training data besides its parameters (input
+        scaling, say). Estimators call it once per fit, before ``prepare``; a no-op here."""
+
     @abc.abstractmethod
     def prepare(self, paths: Paths) -> torch.Tensor:
-        """Time-major inputs: a tensor whose row j holds what the model needs for time j."""
+        """Time-major inputs: a tensor whose row j holds what the model needs for time j.
+        Pure: it never changes the model, so it serves training and prediction alike."""
 
     @abc.abstractmethod
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -13,24 +14,24 @@ from pathfit.models._base import AbstractModel
 from pathfit.paths import Paths
 
 
-def _mlp(n_in: int, hidden: Sequence[int], field: str) -> nn.Sequential:
-    widths = [check_int(f"{field}[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
-    layers: list[nn.Module] = []
-    for width_in, width_out in zip([n_in, *widths], widths, strict=False):
-        layers += [nn.Linear(width_in, width_out), nn.Tanh()]
-    layers.append(nn.Linear(widths[-1] if widths else n_in, 1))
-    return nn.Sequential(*layers).to(torch.float64)
-
-
-def _seeded_init(net: nn.Sequential, seed: int, *, zero_output: bool = False) -> None:
+def _mlp(
+    n_in: int, hidden: Sequence[int], *, seed: int, zero_output: bool = False
+) -> nn.Sequential:
+    """A float64 tanh MLP from n_in inputs to one output, initialised from ``seed`` alone: the
+    global torch random stream is neither used nor advanced."""
+    widths = [check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
+    check_int("seed", seed, minimum=0)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for layer in net.modules():
-            if isinstance(layer, nn.Linear):
-                layer.reset_parameters()
+        layers: list[nn.Module] = []
+        for width_in, width_out in zip([n_in, *widths], widths, strict=False):
+            layers += [nn.Linear(width_in, width_out, dtype=torch.float64), nn.Tanh()]
+        layers.append(nn.Linear(widths[-1] if widths else n_in, 1, dtype=torch.float64))
+    net = nn.Sequential(*layers)
     if zero_output:
         # lambda starts as a constant (the output bias); the hidden layers earn their share.
         nn.init.zeros_(net[-1].weight)
+    return net
 
 
 class _Standardize(nn.Module):
@@ -68,8 +69,10 @@ class SeedNetwork(AbstractModel):
         super().__init__()
         self.n_inputs = check_int("n_paths", n_paths, minimum=1)
         self.standardize = _Standardize()
-        self.net = _mlp(self.n_inputs, hidden, "hidden")
-        _seeded_init(self.net, seed)
+        self.net = _mlp(self.n_inputs, hidden, seed=seed)
+
+    def adapt(self, paths: Paths) -> None:
+        self.standardize.fit(paths.values)
 
     def prepare(self, paths: Paths) -> torch.Tensor:
         if paths.n_paths != self.n_inputs:
@@ -78,7 +81,6 @@ class SeedNetwork(AbstractModel):
                 paths.n_paths,
                 f"{self.n_inputs} paths, one per input node of the seed network",
             )
-        self.standardize.fit(paths.values)
         return paths.values.T
 
     def lam_per_time(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -91,6 +93,24 @@ class SeedNetwork(AbstractModel):
     def lam_estimate(self, inputs: torch.Tensor) -> float | None:
         with torch.no_grad():
             return float(self.lam_per_time(inputs).mean())
+
+    def identification_note(self, inputs: torch.Tensor) -> str:
+        """One sentence on what the trained network's output says about identification."""
+        spread, level = self.weight_share(inputs)
+        ratio = spread / level if level > 0 else math.inf
+        if ratio < 1e-3:
+            return (
+                f"lambda_j is the same at every time to {ratio:.1e} of its mean (std "
+                f"{spread:.2e} against {level:.6g}): the weights carry no information and only "
+                "the bias is identified; a network of x_j cannot learn a lambda that does not "
+                "depend on x_j"
+            )
+        return (
+            f"lambda_j varies across times (std {spread:.3g} against a mean of {level:.6g}, "
+            f"ratio {ratio:.2g}): the weights move the output with the inputs, so the fit "
+            "attributes part of k to a lambda that depends on x_j; with a constant true lambda "
+            "only the bias is identified"
+        )
 
     def weight_share(self, inputs: torch.Tensor) -> tuple[float, float]:
         """(std over j of lambda_j, |mean over j of lambda_j|): how much of the output moves
@@ -116,11 +136,12 @@ class PointwiseMLP(AbstractModel):
         if len(hidden) == 0:
             raise InputError("hidden", "()", "at least one hidden layer")
         self.standardize = _Standardize()
-        self.net = _mlp(1, hidden, "hidden")
-        _seeded_init(self.net, seed, zero_output=True)
+        self.net = _mlp(1, hidden, seed=seed, zero_output=True)
+
+    def adapt(self, paths: Paths) -> None:
+        self.standardize.fit(paths.values)
 
     def prepare(self, paths: Paths) -> torch.Tensor:
-        self.standardize.fit(paths.values)
         return paths.values.T
 
     def lam(self, x: torch.Tensor) -> torch.Tensor:

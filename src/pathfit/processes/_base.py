@@ -97,7 +97,18 @@ class AbstractProcess(abc.ABC):
 
     def second_moment(self, t: Times) -> Times:
         """E[X_t^2] = Var[X_t] + E[X_t]^2."""
-        return self.variance(t) + self.mean(t).square()
+        return self.raw_moment(2, t)
+
+    def raw_moment(self, q: int, t: Times) -> Times:
+        """E[X_t^q] for the processes whose law at t is Gaussian (ABM, OU); others override."""
+        mean, variance = self.mean(t), self.variance(t)
+        # Gaussian raw moments: M_q = mean M_(q-1) + (q - 1) variance M_(q-2)
+        previous, current = torch.ones_like(mean), mean
+        if q == 0:
+            return previous
+        for order in range(2, q + 1):
+            previous, current = current, mean * current + (order - 1) * variance * previous
+        return current
 
 
 class AbstractExactProcess(AbstractProcess):

@@ -37,5 +37,9 @@ class GBM(AbstractExactProcess):
     def mean(self, t: Times) -> Times:
         return self.x0 * torch.exp(self.mu * t)
 
+    def raw_moment(self, q: int, t: Times) -> Times:
+        """E[X_t^q] = x0^q exp(q mu t + q (q - 1) sigma^2 t / 2), from the lognormal law."""
+        return self.x0**q * torch.exp(q * self.mu * t + 0.5 * q * (q - 1) * self.sigma**2 * t)
+
     def variance(self, t: Times) -> Times:
         return self.x0**2 * torch.exp(2 * self.mu * t) * torch.expm1(self.sigma**2 * t)

@@ -1,0 +1,155 @@
+"""The run configuration: defaults are the seed experiment; mistakes name the key and the value."""
+
+from __future__ import annotations
+
+import pytest
+
+import pathfit as pf
+from pathfit.config import load_config, parse_config
+
+
+def test_empty_config_is_the_seed_experiment():
+    cfg = parse_config({})
+    assert cfg.seed == 0
+    assert cfg.dtype == "float64"
+    assert cfg.device == "cpu"
+    assert (cfg.process.kind, cfg.process.x0, cfg.process.mu, cfg.process.sigma) == (
+        "abm",
+        0.0,
+        0.5,
+        1.0,
+    )
+    assert (cfg.sampling.n_paths, cfg.sampling.n_times, cfg.sampling.horizon) == (100, 1000, 10.0)
+    assert (cfg.target.kind, cfg.target.lam, cfg.target.noise_std) == ("constant", 0.25, 0.0)
+    assert cfg.methods.run is None
+    assert cfg.methods.level == 0.95
+    # the seed's recipe as it was, and the guarded fits
+    assert cfg.methods.seed_sgd.lr == 0.01
+    assert cfg.methods.gradient.mode == "full"
+    assert cfg.methods.gradient.guard is True
+    assert (cfg.methods.seed_network.optimizer, cfg.methods.seed_network.max_steps) == (
+        "lbfgs",
+        100,
+    )
+    assert list(cfg.methods.seed_network.hidden) == []
+    assert (cfg.methods.pointwise_mlp.optimizer, cfg.methods.pointwise_mlp.max_steps) == (
+        "lbfgs",
+        12,
+    )
+    assert list(cfg.methods.pointwise_mlp.hidden) == [16]
+
+
+def test_given_values_are_kept():
+    cfg = parse_config(
+        {
+            "seed": 7,
+            "process": {"kind": "ou", "theta": 2.0},
+            "sampling": {"n_paths": 20},
+            "target": {"kind": "poly_k", "coef": [0.1, 0.2]},
+            "methods": {"run": ["least_squares"], "gradient": {"optimizer": "adam"}},
+        }
+    )
+    assert cfg.seed == 7
+    assert (cfg.process.kind, cfg.process.theta, cfg.process.sigma) == ("ou", 2.0, 1.0)
+    assert (cfg.sampling.n_paths, cfg.sampling.n_times) == (20, 1000)
+    assert list(cfg.target.coef) == [0.1, 0.2]
+    assert list(cfg.methods.run) == ["least_squares"]
+    assert cfg.methods.gradient.optimizer == "adam"
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "suggestion"),
+    [
+        ({"process": {"sigam": 1}}, "process.sigam", "sigma"),
+        ({"sead": 1}, "sead", "seed"),
+        ({"sampling": {"n_path": 10}}, "sampling.n_path", "n_paths"),
+        (
+            {"methods": {"gradient": {"optimiser": "adam"}}},
+            "methods.gradient.optimiser",
+            "optimizer",
+        ),
+    ],
+)
+def test_misspelled_key_is_named_with_a_suggestion(data, field, suggestion):
+    with pytest.raises(pf.InputError) as info:
+        parse_config(data)
+    message = str(info.value)
+    assert isinstance(info.value, ValueError)
+    assert f"{field}:" in message
+    assert f"did you mean '{suggestion}'" in message
+    assert "unknown key" in message
+
+
+def test_unknown_key_in_a_section_without_keys_says_so():
+    """[methods.least_squares] takes no keys; the message should not offer an empty list."""
+    with pytest.raises(pf.InputError) as info:
+        parse_config({"methods": {"least_squares": {"foo": 1}}})
+    message = str(info.value)
+    assert "methods.least_squares.foo" in message
+    assert "one of ," not in message, message
+    assert "one of  " not in message, message
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "found"),
+    [
+        ({"process": {"sigma": -1}}, "process.sigma", "-1"),
+        ({"process": {"theta": 0}}, "process.theta", "0"),
+        ({"process": {"kind": "bm"}}, "process.kind", "'bm'"),
+        ({"sampling": {"n_paths": 0}}, "sampling.n_paths", "0"),
+        ({"sampling": {"horizon": -2.5}}, "sampling.horizon", "-2.5"),
+        ({"target": {"noise_std": -0.1}}, "target.noise_std", "-0.1"),
+        ({"methods": {"level": 1.5}}, "methods.level", "1.5"),
+        ({"methods": {"gradient": {"lr": 0}}}, "methods.gradient.lr", "0"),
+        ({"methods": {"run": ["least_square"]}}, "methods.run.0", "'least_square'"),
+        ({"seed": -1}, "seed", "-1"),
+        ({"dtype": "float16"}, "dtype", "'float16'"),
+    ],
+)
+def test_out_of_range_values_name_the_field_and_the_value(data, field, found):
+    with pytest.raises(pf.InputError) as info:
+        parse_config(data)
+    message = str(info.value)
+    assert f"{field}:" in message
+    assert message.endswith(f"found {found}"), message
+
+
+def test_errors_name_their_source():
+    with pytest.raises(pf.InputError, match=r"^my.toml: process\.sigma: "):
+        parse_config({"process": {"sigma": -1}}, source="my.toml")
+
+
+def test_load_config_reads_a_file(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("seed = 3\n[sampling]\nn_paths = 20\n[process]\nsigma = 2.0\n", "utf-8")
+    cfg = load_config(path)
+    assert (cfg.seed, cfg.sampling.n_paths, cfg.process.sigma) == (3, 20, 2.0)
+    assert cfg.sampling.n_times == 1000
+
+
+def test_load_config_names_the_file_in_validation_errors(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text("[process]\nsigam = 1\n", "utf-8")
+    with pytest.raises(pf.InputError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: process.sigam: ")
+
+
+def test_load_config_on_a_missing_file(tmp_path):
+    path = tmp_path / "missing.toml"
+    with pytest.raises(pf.InputError) as info:
+        load_config(path)
+    assert info.value.field == "--config"
+    assert str(info.value).endswith(f"found {path}")
+
+
+def test_load_config_on_invalid_toml(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("seed = = 1\n", "utf-8")
+    with pytest.raises(pf.InputError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert info.value.field == "--config"
+    assert "TOML" in message
+    assert str(path) in message
+    assert "line 1" in message
