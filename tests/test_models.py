@@ -94,7 +94,7 @@ def test_linear_models_predict_the_aggregate_of_their_definition(paths):
 def test_pointwise_mlp_starts_constant_in_x(paths):
     for seed in (0, 1):
         model = PointwiseMLP(hidden=(16, 8), seed=seed)
-        model.prepare(paths)  # fits the input standardisation
+        model.adapt(paths)  # fits the input standardisation to the paths
         output = model.net[-1]
         assert torch.count_nonzero(output.weight) == 0
         x = torch.linspace(-20.0, 20.0, 401, dtype=torch.float64)
@@ -116,6 +116,21 @@ def test_pointwise_mlp_lam_estimate_is_the_mean_over_observed_x(paths):
         spread = float(model.lam(paths.values).std())
     assert spread > 1e-3
     assert model.lam_estimate(inputs) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda: SeedNetwork(20, hidden=(4,)), PointwiseMLP])
+def test_prepare_never_changes_the_model(paths, make):
+    """Only ``adapt`` fits the input scaling; preparing other paths (for prediction) must not
+    change what the network computes."""
+    model = make()
+    model.adapt(paths)
+    inputs = model.prepare(paths)
+    with torch.no_grad():
+        before = model(inputs)
+    other = pf.simulate(pf.ABM(mu=3.0, sigma=5.0), n_paths=20, n_times=50, horizon=1.0, seed=9)
+    model.prepare(other)
+    with torch.no_grad():
+        assert torch.equal(model(inputs), before)
 
 
 def test_networks_initialise_from_their_own_seed_without_touching_the_global_stream():

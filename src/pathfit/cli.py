@@ -72,10 +72,15 @@ def run(
         out = run_experiment(cfg, on_method=lambda name: status.update(f"fitting {name}"))
     console.print(_methods_table(out.rows, out.true))
     for row in out.rows:
-        for note in row["notes"]:
-            console.print(f"[dim]{row['name']}: {note}[/dim]")
-        if row["status"] != "converged":
-            console.print(f"[dim]{row['name']}: {row['message']}[/dim]")
+        said = set(row["notes"])
+        for line in [
+            *row["notes"],
+            *(w for w in (row["identifiability"] or {}).get("warnings", []) if w not in said),
+            *([row["message"]] if row["status"] != "converged" else []),
+        ]:
+            console.print(f"[dim]{row['name']}: {line}[/dim]", highlight=False)
+    if out.lambda_x is not None:
+        console.print(_lambda_x_table(out.lambda_x))
     path = write_json_atomic(folder / "results.json", out.to_json())
     console.print(f"results: {path}")
 
@@ -233,12 +238,19 @@ def _methods_table(rows: list[dict[str, Any]], true: dict[str, Any]) -> Table:
         ("estimate", "right"),
         ("|error|", "right"),
         (f"{ci_key[2:]}% interval", "right"),
+        ("interval from", "left"),
         ("steps", "right"),
         ("wall s", "right"),
         ("status", "left"),
     ]:
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    colors = {"converged": "green", "max_steps": "yellow", "stalled": "yellow", "diverged": "red"}
+    colors = {
+        "converged": "green",
+        "early_stopped": "green",
+        "max_steps": "yellow",
+        "stalled": "yellow",
+        "diverged": "red",
+    }
     for row in rows:
         color = colors.get(row["status"], "white")
         table.add_row(
@@ -246,8 +258,34 @@ def _methods_table(rows: list[dict[str, Any]], true: dict[str, Any]) -> Table:
             _fmt(row["estimate"]),
             _fmt(row["abs_error"]),
             _fmt(row[ci_key]),
+            row["interval"] or "-",
             str(row["steps"]),
             f"{row['wall_s']:.3f}",
             f"[{color}]{row['status']}[/{color}]",
         )
+    return table
+
+
+def _lambda_x_table(result: dict[str, Any]) -> Table:
+    coef = ", ".join(_fmt(c) for c in result["true_coef"])
+    table = Table(title=f"lambda(x) experiment (true coefficients [{coef}])")
+    for name in ("candidate", "parameters", "hold-out loss", "+/- se", "chosen"):
+        table.add_column(name, no_wrap=True)
+    for key in ("degree_selection", "width_selection"):
+        selection = result[key]
+        for c in selection["candidates"]:
+            table.add_row(
+                ("polynomial " if key == "degree_selection" else "MLP ") + c["name"],
+                str(c["n_params"]),
+                _fmt(c["holdout_loss"]),
+                _fmt(c["holdout_loss_se"]),
+                "<-" if c["name"] == selection["best"] else "",
+            )
+    ls, mlp = result["least_squares"], result["pointwise_mlp"]
+    table.caption = (
+        f"least squares, degree {ls['degree']}: coefficient errors "
+        f"{_fmt(ls['coef_abs_error'])}, max |lambda error| {_fmt(ls['max_lam_error'])}; "
+        f"MLP {mlp['width']}: max |lambda error| {_fmt(mlp['max_lam_error'])} over x in "
+        f"[{_fmt(result['x_range'][0])}, {_fmt(result['x_range'][1])}]"
+    )
     return table

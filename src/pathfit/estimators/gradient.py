@@ -445,18 +445,24 @@ class _Training:
         if not self.fit.guard:
             self._event(step, kind, loss, None, "loss became non-finite; unguarded, the fit stops")
             return f"the loss became non-finite at step {step}"
-        self.halvings += 1
-        old = self.step_size
-        self.step_size = old / 2
-        vector_to_parameters(self.best, self.params)
-        self.optimizer = self._optimizer()
-        self.epoch_start = self.best.clone()
         what = (
             f"loss {loss:.3g} above {self.fit.explode_factor:g} x the initial scale "
             f"{self.reference:.3g}"
             if finite
             else "loss non-finite"
         )
+        vector_to_parameters(self.best, self.params)
+        if self.halvings == self.fit.max_halvings:
+            self._event(step, kind, loss, None, f"{what}; rolled back to the best parameters")
+            return (
+                f"the loss blew up again at step {step} after the guard had halved the step "
+                f"{self.halvings} times (max_halvings)"
+            )
+        self.halvings += 1
+        old = self.step_size
+        self.step_size = old / 2
+        self.optimizer = self._optimizer()
+        self.epoch_start = self.best.clone()
         self._event(
             step,
             kind,
@@ -465,8 +471,6 @@ class _Training:
             f"{what}; rolled back to the best parameters and halved the step from {old:.3g} "
             f"to {self.step_size:.3g}",
         )
-        if self.halvings > self.fit.max_halvings:
-            return f"the guard halved the step {self.fit.max_halvings} times without recovering"
         return None
 
     def _event(

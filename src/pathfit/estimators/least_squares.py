@@ -157,6 +157,13 @@ class LeastSquares(AbstractEstimator):
         self.condition_number_ = solution.condition_number
         self.residuals_ = solution.residuals
         self.lam_ = self.model_.lam_estimate(design)
+        notes = []
+        if solution.rank < design.shape[1]:
+            notes.append(
+                f"not identified: the design has rank {solution.rank} < {design.shape[1]} "
+                "parameters, so these data cannot tell some combination of the coefficients "
+                "from zero; the estimate is the minimum-norm solution"
+            )
         self.result_ = linear_result(
             "least_squares",
             self.model_,
@@ -166,6 +173,7 @@ class LeastSquares(AbstractEstimator):
             steps=1,
             wall_s=time.perf_counter() - start,
             status="converged",
+            notes=notes,
             message=(
                 f"closed-form solve of a {design.shape[0]} x {design.shape[1]} design (rank "
                 f"{solution.rank}, scaled condition number {solution.condition_number:.3g})"
