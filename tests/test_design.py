@@ -109,7 +109,7 @@ def test_block_split_and_order_do_not_change_the_design(powers: tuple[int, ...])
     splits = [
         [1000],
         [1] * 10 + [990],
-        [PATH_BLOCK, PATH_BLOCK, 488],
+        [PATH_BLOCK, PATH_BLOCK, 1000 - 2 * PATH_BLOCK],
         [333, 1, 500, 166],
     ]
     for sizes in splits:

@@ -309,4 +309,3 @@ def test_autocorrelation_matches_numpy():
         expected = (xc[lag:] * xc[:-lag]).sum() / (xc * xc).sum()
         assert autocorrelation(x, lag) == pytest.approx(expected, rel=1e-12)
     assert autocorrelation(x, 500) == 0.0
-

@@ -36,3 +36,26 @@ def stream(seed: int, *key: int, device: torch.device | str = "cpu") -> torch.Ge
     generator = torch.Generator(device=device)
     generator.manual_seed(int(state[0]) << 32 | int(state[1]))
     return generator
+
+
+def normals(
+    seed: int,
+    key: tuple[int, ...],
+    shape: tuple[int, int],
+    dtype: torch.dtype,
+    device: torch.device,
+) -> torch.Tensor:
+    """Standard normals for the part of a run named by ``key``.
+
+    On the CPU they come from NumPy's PCG64 with its ziggurat sampler (written straight into a
+    buffer torch shares): about 1.7 times torch's own CPU rate in float64, and it releases the
+    GIL, so threads fill tiles in parallel. On a GPU they come from torch's Philox generator.
+    """
+    if device.type == "cpu":
+        bit_generator = np.random.PCG64(np.random.SeedSequence(seed, spawn_key=key))
+        buffer = np.empty(shape, dtype=np.float64 if dtype == torch.float64 else np.float32)
+        np.random.Generator(bit_generator).standard_normal(out=buffer, dtype=buffer.dtype)
+        return torch.from_numpy(buffer)
+    return torch.randn(
+        shape, generator=stream(seed, *key, device=device), dtype=dtype, device=device
+    )

@@ -10,12 +10,18 @@ block by block without ever holding all of x.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import torch
 
 from pathfit._types import Design, PathValues, Times
+from pathfit._validation import check_choice, check_int
 from pathfit.exceptions import InputError
-from pathfit.processes import AbstractProcess
+from pathfit.processes import ABM, GBM, OU, TIME_TILE, AbstractProcess
+from pathfit.processes._base import _check_times
+
+Backend = Literal["auto", "torch", "triton"]
+BACKENDS: tuple[Backend, ...] = ("auto", "torch", "triton")
 
 
 def _check_powers(powers: Sequence[int]) -> tuple[int, ...]:
@@ -95,10 +101,52 @@ def streamed_design(
     powers: Sequence[int],
     *,
     seed: int,
+    workers: int | None = None,
+    backend: Backend = "auto",
 ) -> Design:
-    """Simulate ``n_paths`` paths of ``process`` block by block and return their power design.
+    """Simulate ``n_paths`` paths of ``process`` and reduce them to their power design, never
+    holding more than a few tiles of paths.
 
-    Equal (to rounding) to ``power_design(process.sample_paths(n_paths, times, seed=seed).values,
-    powers)`` but holds only one block of paths at a time.
+    On the CPU the tiles are filled by ``workers`` threads (default: one per core) and reduced
+    in a fixed order, so the result does not depend on the threads and equals (to rounding)
+    ``power_design(process.sample_paths(n_paths, times, seed=seed).values, powers)``. On a CUDA
+    device with Triton, ``backend="auto"`` runs one fused kernel that draws its own normals
+    (Philox, in-kernel) and never writes x to memory: the same law, other random numbers;
+    ``backend="torch"`` forces the tiled torch path everywhere.
+
+    Args:
+        process: the diffusion.
+        n_paths: number of paths.
+        times: (n_times,) sorted observation times; their dtype and device are used.
+        powers: the monomial powers q_b of the design's columns.
+        seed: integer seed.
+        workers: CPU threads (torch backend).
+        backend: "auto", "torch" or "triton".
+
+    Returns:
+        (n_times, len(powers)) tensor Phi_jb = (1/n) sum_i x_ij^q_b.
     """
-    return accumulate_design(process.iter_blocks(n_paths, times, seed=seed), powers)
+    powers = _check_powers(powers)
+    n_paths = check_int("n_paths", n_paths, minimum=1)
+    check_choice("backend", backend, BACKENDS)
+    times = _check_times(times)
+    fusable = isinstance(process, ABM | GBM | OU) and len(powers) <= 8 and max(powers) <= 8
+    if backend != "torch" and times.is_cuda and fusable:
+        from pathfit.kernels import triton_design  # imports Triton: only ever on CUDA
+
+        if triton_design.available():
+            return triton_design.fused_design(process, n_paths, times, powers, seed)
+    if backend == "triton":
+        raise InputError(
+            "backend",
+            "'triton'",
+            "a CUDA device with Triton and an ABM, GBM or OU process with at most 8 powers",
+        )
+    sums = times.new_zeros((times.shape[0], len(powers)))
+
+    def reduce(block: int, tile: int, values: PathValues) -> Design:
+        return power_sums(values, powers)
+
+    for _, tile, tile_sums in process._map_tiles(n_paths, times, seed, reduce, workers):
+        sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
+    return sums / n_paths

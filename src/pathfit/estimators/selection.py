@@ -121,7 +121,9 @@ def select_by_holdout(
     if rule == "min":
         selection.best = lowest.name
     else:
-        bar = lowest.holdout_loss + lowest.holdout_loss_se
+        # Losses at rounding level (residuals below 1e-10 of the targets' size) are ties.
+        exact = 1e-20 * float(k.square().mean())
+        bar = max(lowest.holdout_loss + lowest.holdout_loss_se, exact)
         within = [c for c in finite if c.holdout_loss <= bar]
         selection.best = min(within, key=lambda c: (c.n_params, c.holdout_loss)).name
     return selection

@@ -4,6 +4,9 @@ from pathfit.processes._base import (
     PATH_BLOCK as PATH_BLOCK,
 )
 from pathfit.processes._base import (
+    TIME_TILE as TIME_TILE,
+)
+from pathfit.processes._base import (
     AbstractExactProcess as AbstractExactProcess,
 )
 from pathfit.processes._base import (
@@ -25,6 +28,7 @@ __all__ = [
     "GBM",
     "OU",
     "PATH_BLOCK",
+    "TIME_TILE",
     "AbstractExactProcess",
     "AbstractProcess",
     "EulerSDE",

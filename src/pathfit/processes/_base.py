@@ -1,9 +1,21 @@
-"""The abstract diffusion process and the sampling entry points shared by every family."""
+"""The abstract diffusion process and the sampling entry points shared by every family.
+
+Paths are simulated in tiles of at most PATH_BLOCK paths by TIME_TILE times. Each tile draws
+its normals from a random stream of its own, named by the seed and the tile's (block, tile)
+position, and a path's state is carried from one time tile to the next. So the values do not
+depend on how the work is split: a materialized simulation, a block-by-block one and a streamed
+reduction run on several threads all see the same paths, and memory stays at a few tiles
+whatever n_paths x n_times.
+"""
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import torch
 
@@ -13,35 +25,83 @@ from pathfit._validation import check_dtype, check_int, check_real, check_tensor
 from pathfit.exceptions import InputError
 from pathfit.paths import Paths
 
-PATH_BLOCK = 256
-"""Paths are drawn in blocks of this many, each block from its own random stream, so that a
-materialized simulation and a chunked one (``iter_blocks``) give the same values."""
+PATH_BLOCK = 64
+"""Paths per tile."""
+TIME_TILE = 4096
+"""Observation times per tile."""
+
+R = TypeVar("R")
 
 
 class AbstractProcess(abc.ABC):
-    """A one-dimensional diffusion dX = a(t, X) dt + b(t, X) dW started at ``x0`` at t = 0."""
+    """A one-dimensional diffusion dX = a(t, X) dt + b(t, X) dW started at ``x0`` at t = 0.
+
+    A family says how to start (``_initial_state``), how many normals a tile needs
+    (``_n_normals``) and how to turn them into values (``_advance``); the tiling, the random
+    streams and the threads are shared.
+    """
 
     x0: float
 
-    @abc.abstractmethod
-    def _fill_block(self, out: PathValues, times: Times, generator: torch.Generator) -> None:
-        """Overwrite ``out`` (block_paths, n_times) with paths at sorted ``times``, drawn from
-        ``generator``."""
+    def _initial_state(self, n_paths: int, like: Times) -> torch.Tensor:
+        """(n_paths,) state at t = 0 carried between time tiles (x0 itself by default)."""
+        return like.new_full((n_paths,), self.x0)
 
-    def _blocks(
-        self, n_paths: int, times: Times, seed: int, out: PathValues | None = None
-    ) -> Iterator[PathValues]:
-        """Fill the paths block by block, into ``out`` when given, else into new tensors."""
-        for block, start in enumerate(range(0, n_paths, PATH_BLOCK)):
-            stop = min(start + PATH_BLOCK, n_paths)
-            if out is None:
-                view = times.new_empty((stop - start, times.shape[0]))
-            else:
-                view = out[start:stop]
-            self._fill_block(
-                view, times, _random.stream(seed, _random.PATHS, block, device=times.device)
-            )
-            yield view
+    def _n_normals(self, times: Times, t_start: float) -> int:
+        """Normals per path for a tile of ``times`` that starts after ``t_start``."""
+        return times.shape[0]
+
+    @abc.abstractmethod
+    def _advance(
+        self, z: PathValues, times: Times, t_start: float, state: torch.Tensor
+    ) -> PathValues:
+        """Values (block_paths, tile_times) at ``times`` from normals ``z`` (block_paths,
+        _n_normals), starting from ``state`` at ``t_start``; ``state`` is updated in place to
+        the state at the tile's last time. May work in place in ``z``."""
+
+    # --- tiles ----------------------------------------------------------------------------
+
+    def _tile(
+        self, seed: int, block: int, tile: int, times: Times, state: torch.Tensor
+    ) -> PathValues:
+        """The values of one tile: the block's paths at the tile's times."""
+        start = tile * TIME_TILE
+        tile_times = times[start : start + TIME_TILE]
+        t_start = float(times[start - 1]) if start > 0 else 0.0
+        shape = (state.shape[0], self._n_normals(tile_times, t_start))
+        z = _random.normals(seed, (_random.PATHS, block, tile), shape, times.dtype, times.device)
+        return self._advance(z.to(times.device), tile_times, t_start, state)
+
+    def _map_tiles(
+        self,
+        n_paths: int,
+        times: Times,
+        seed: int,
+        reduce: Callable[[int, int, PathValues], R],
+        workers: int | None = None,
+    ) -> Iterator[tuple[int, int, R]]:
+        """Yield (block, tile, reduce(block, tile, values)) for every tile, tile by tile and
+        block by block within a tile (a fixed order, whatever the threads do)."""
+        blocks = range(0, n_paths, PATH_BLOCK)
+        states = [self._initial_state(min(PATH_BLOCK, n_paths - s), times) for s in blocks]
+        n_tiles = -(-times.shape[0] // TIME_TILE)
+        workers = _workers(workers, len(states), times.device)
+
+        def work(block: int, tile: int) -> R:
+            return reduce(block, tile, self._tile(seed, block, tile, times, states[block]))
+
+        with _torch_threads(1 if times.device.type == "cpu" else None):
+            # A tile is small: torch's own threads would only fight ours for the cores.
+            if workers == 1:
+                for tile in range(n_tiles):
+                    for block in range(len(states)):
+                        yield block, tile, work(block, tile)
+                return
+            with ThreadPoolExecutor(workers) as pool:
+                for tile in range(n_tiles):
+                    results = pool.map(lambda b, t=tile: work(b, t), range(len(states)))
+                    for block, result in enumerate(results):
+                        yield block, tile, result
 
     def iter_blocks(
         self,
@@ -61,6 +121,13 @@ class AbstractProcess(abc.ABC):
         # validated here, at the call, not at the first next(): _blocks is the generator
         return self._blocks(n_paths, times, _random.resolve_seed(seed, generator))
 
+    def _blocks(self, n_paths: int, times: Times, seed: int) -> Iterator[PathValues]:
+        n_tiles = -(-times.shape[0] // TIME_TILE)
+        for block, start in enumerate(range(0, n_paths, PATH_BLOCK)):
+            state = self._initial_state(min(PATH_BLOCK, n_paths - start), times)
+            values = [self._tile(seed, block, tile, times, state) for tile in range(n_tiles)]
+            yield torch.cat(values, dim=1) if n_tiles > 1 else values[0]
+
     def sample_paths(
         self,
         n_paths: int,
@@ -68,6 +135,7 @@ class AbstractProcess(abc.ABC):
         *,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        workers: int | None = None,
     ) -> Paths:
         """Simulate ``n_paths`` paths observed at ``times`` (sorted, >= 0).
 
@@ -76,16 +144,25 @@ class AbstractProcess(abc.ABC):
             times: (n_times,) tensor of sorted observation times; its dtype and device are used.
             seed: integer seed; the same seed gives identical values.
             generator: alternatively, a torch generator from which the seed is drawn.
+            workers: threads that fill tiles on the CPU (default: one per core).
 
         Returns:
             Paths with ``values`` (n_paths, n_times).
         """
         n_paths = check_int("n_paths", n_paths, minimum=1)
         times = _check_times(times)
+        seed = _random.resolve_seed(seed, generator)
         values = times.new_empty((n_paths, times.shape[0]))
-        for _ in self._blocks(n_paths, times, _random.resolve_seed(seed, generator), values):
+
+        def store(block: int, tile: int, tile_values: PathValues) -> None:
+            rows = slice(block * PATH_BLOCK, block * PATH_BLOCK + tile_values.shape[0])
+            values[rows, tile * TIME_TILE : tile * TIME_TILE + tile_values.shape[1]] = tile_values
+
+        for _ in self._map_tiles(n_paths, times, seed, store, workers):
             pass
         return Paths(values, times)
+
+    # --- exact moments ----------------------------------------------------------------------
 
     def mean(self, t: Times) -> Times:
         """E[X_t]; exact for the families that have it."""
@@ -115,13 +192,38 @@ class AbstractExactProcess(AbstractProcess):
     """A process simulated with its exact transition between consecutive observation times."""
 
     @abc.abstractmethod
-    def _transform_normals(self, z: PathValues, times: Times, dt: Times) -> None:
-        """Turn standard normals ``z`` (block_paths, n_times), one per gap dt_j = t_j - t_(j-1)
-        with t_0 = 0, into the values at ``times``, in place."""
+    def _transform_normals(
+        self, z: PathValues, times: Times, dt: Times, state: torch.Tensor
+    ) -> None:
+        """Turn normals ``z`` (block_paths, tile_times), one per gap dt_j = t_j - t_(j-1), into
+        the values at ``times`` in place, starting from ``state`` (updated in place)."""
 
-    def _fill_block(self, out: PathValues, times: Times, generator: torch.Generator) -> None:
-        torch.randn(out.shape, generator=generator, dtype=out.dtype, device=out.device, out=out)
-        self._transform_normals(out, times, torch.diff(times, prepend=times.new_zeros(1)))
+    def _advance(
+        self, z: PathValues, times: Times, t_start: float, state: torch.Tensor
+    ) -> PathValues:
+        dt = torch.diff(times, prepend=times.new_full((1,), t_start))
+        self._transform_normals(z, times, dt, state)
+        return z
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run torch's CPU operators on ``n`` threads inside the block (None: leave as is)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _workers(workers: int | None, n_blocks: int, device: torch.device) -> int:
+    if device.type != "cpu":
+        return 1  # GPU work is already asynchronous
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    return max(1, min(workers, n_blocks))
 
 
 def sample_times(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
 from pathfit._types import PathValues, Times
 from pathfit._validation import check_real
 from pathfit.processes._base import AbstractExactProcess
@@ -28,8 +30,11 @@ class ABM(AbstractExactProcess):
         check_real("mu", self.mu)
         check_real("sigma", self.sigma, nonnegative=True)
 
-    def _transform_normals(self, z: PathValues, times: Times, dt: Times) -> None:
-        z.mul_(self.sigma * dt.sqrt()).cumsum_(dim=1).add_(self.x0 + self.mu * times)
+    def _transform_normals(
+        self, z: PathValues, times: Times, dt: Times, state: torch.Tensor
+    ) -> None:
+        z.mul_(self.sigma * dt.sqrt()).add_(self.mu * dt).cumsum_(dim=1).add_(state.unsqueeze(1))
+        state.copy_(z[:, -1])
 
     def mean(self, t: Times) -> Times:
         return self.x0 + self.mu * t

@@ -43,26 +43,30 @@ class EulerSDE(AbstractProcess):
         check_real("x0", self.x0)
         check_real("dt", self.dt, positive=True)
 
-    def _fill_block(self, out: PathValues, times: Times, generator: torch.Generator) -> None:
-        n_paths = out.shape[0]
-        horizon = float(times[-1])
-        n_uniform = max(1, math.ceil(horizon / self.dt))
-        uniform = torch.linspace(
-            0.0, horizon, n_uniform + 1, dtype=times.dtype, device=times.device
-        )
-        grid = torch.unique(torch.cat([uniform, times]))  # sorted, starts at 0
-        observed = torch.searchsorted(grid, times)
-        steps = torch.diff(grid)
-        z = torch.randn(
-            (n_paths, steps.shape[0]), generator=generator, dtype=times.dtype, device=times.device
-        )
-        path = torch.empty((n_paths, grid.shape[0]), dtype=times.dtype, device=times.device)
-        x = z.new_full((n_paths,), self.x0)
+    def _grid(self, times: Times, t_start: float) -> tuple[Times, torch.Tensor]:
+        """The internal grid from t_start through the tile's times (multiples of dt and the
+        times themselves), and the grid index of each time."""
+        first, last = math.floor(t_start / self.dt) + 1, math.ceil(float(times[-1]) / self.dt)
+        uniform = torch.arange(first, max(first, last), dtype=times.dtype, device=times.device)
+        start = times.new_full((1,), t_start)
+        grid = torch.unique(torch.cat([start, uniform * self.dt, times]))
+        grid = grid[grid >= t_start]
+        return grid, torch.searchsorted(grid, times)
+
+    def _n_normals(self, times: Times, t_start: float) -> int:
+        return self._grid(times, t_start)[0].shape[0] - 1
+
+    def _advance(
+        self, z: PathValues, times: Times, t_start: float, state: torch.Tensor
+    ) -> PathValues:
+        grid, observed = self._grid(times, t_start)
+        path = z.new_empty((z.shape[0], grid.shape[0]))
+        x = state.clone()
         path[:, 0] = x
-        t_grid = grid.tolist()
+        steps = torch.diff(grid)
         sqrt_steps = steps.sqrt()
-        for k in range(steps.shape[0]):
-            t = t_grid[k]
+        for k, t in enumerate(grid[:-1].tolist()):
             x = x + self.drift(t, x) * steps[k] + self.diffusion(t, x) * sqrt_steps[k] * z[:, k]
             path[:, k + 1] = x
-        out.copy_(path[:, observed])
+        state.copy_(x)
+        return path[:, observed]

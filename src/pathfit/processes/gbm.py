@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -30,9 +31,16 @@ class GBM(AbstractExactProcess):
         check_real("mu", self.mu)
         check_real("sigma", self.sigma, nonnegative=True)
 
-    def _transform_normals(self, z: PathValues, times: Times, dt: Times) -> None:
-        log_drift = (self.mu - 0.5 * self.sigma**2) * times
-        z.mul_(self.sigma * dt.sqrt()).cumsum_(dim=1).add_(log_drift).exp_().mul_(self.x0)
+    def _initial_state(self, n_paths: int, like: Times) -> torch.Tensor:
+        return like.new_full((n_paths,), math.log(self.x0))  # the state is log x
+
+    def _transform_normals(
+        self, z: PathValues, times: Times, dt: Times, state: torch.Tensor
+    ) -> None:
+        log_drift = (self.mu - 0.5 * self.sigma**2) * dt
+        z.mul_(self.sigma * dt.sqrt()).add_(log_drift).cumsum_(dim=1).add_(state.unsqueeze(1))
+        state.copy_(z[:, -1])
+        z.exp_()
 
     def mean(self, t: Times) -> Times:
         return self.x0 * torch.exp(self.mu * t)

@@ -33,15 +33,18 @@ class OU(AbstractExactProcess):
         check_real("mu", self.mu)
         check_real("sigma", self.sigma, nonnegative=True)
 
-    def _transform_normals(self, z: PathValues, times: Times, dt: Times) -> None:
+    def _transform_normals(
+        self, z: PathValues, times: Times, dt: Times, state: torch.Tensor
+    ) -> None:
         # Exact transition over each gap: a linear recurrence, scanned column by column.
         decay = torch.exp(-self.theta * dt).tolist()
         scale = self.sigma * torch.sqrt(-torch.expm1(-2 * self.theta * dt) / (2 * self.theta))
-        deviation = z.new_full((z.shape[0],), self.x0 - self.mu)  # x - mu
+        deviation = state - self.mu  # x - mu
         for j, (a, b) in enumerate(zip(decay, scale.tolist(), strict=True)):
             deviation.mul_(a).add_(z[:, j], alpha=b)
             z[:, j] = deviation
         z.add_(self.mu)
+        state.copy_(z[:, -1])
 
     def mean(self, t: Times) -> Times:
         return self.mu + (self.x0 - self.mu) * torch.exp(-self.theta * t)

@@ -1,0 +1,189 @@
+"""The coverage harness: do the 95% intervals cover lambda = 0.25 about 95% of the time?
+
+The default experiment (ABM mu = 0.5, sigma = 1, 100 paths, 1000 times, T = 10) is fitted
+R = 150 times under each kind of noise. The claim tested is "coverage between 0.93 and 0.97"
+for least_squares and gradient, with binomial bounds whose total false-failure probability is
+below 1e-6.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from scipy import stats
+from typer.testing import CliRunner
+
+from pathfit.cli import app
+from pathfit.config import RunConfig
+from pathfit.diagnostics.coverage import CoverageReport, clopper_pearson, run_coverage
+from pathfit.exceptions import InputError
+
+REPLICATES = 150
+NOISES = ("iid", "population")
+CHECKED = ("least_squares", "gradient")
+# 2 noises x 2 methods x 2 sides: each side gets an equal share of the 1e-6.
+ALPHA = 1e-6 / (len(NOISES) * len(CHECKED) * 2)
+# Fewest hits compatible with coverage >= 0.93: P(Binom(150, 0.93) < LOWER) <= ALPHA.
+LOWER = int(stats.binom.ppf(ALPHA, REPLICATES, 0.93))  # 120 of 150
+# Most hits compatible with coverage <= 0.97: P(Binom(150, 0.97) > UPPER) <= ALPHA. At R = 150
+# this is 150 (0.97^150 = 0.01 > ALPHA), so over-coverage cannot be rejected by the count
+# alone: the width check below catches intervals that are too wide.
+UPPER = int(stats.binom.isf(ALPHA, REPLICATES, 0.97))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, CoverageReport]:
+    return {
+        noise: run_coverage(RunConfig(), replicates=REPLICATES, noise=noise) for noise in NOISES
+    }
+
+
+def _rows(report: CoverageReport) -> dict[str, object]:
+    return {row.name: row for row in report.methods}
+
+
+def test_bounds_are_what_the_comments_say():
+    assert stats.binom.cdf(LOWER - 1, REPLICATES, 0.93) <= ALPHA
+    assert stats.binom.cdf(LOWER, REPLICATES, 0.93) > ALPHA
+    assert stats.binom.sf(UPPER, REPLICATES, 0.97) <= ALPHA
+    assert LOWER == 120
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("name", CHECKED)
+def test_coverage_is_between_093_and_097(reports, noise, name):
+    report = reports[noise]
+    assert report.replicates == REPLICATES
+    assert report.noise == noise
+    assert report.level == 0.95
+    assert report.true == {"lam": 0.25}
+    row = _rows(report)[name]
+    assert row.n_fits == REPLICATES
+    assert row.n_without_interval == 0
+    hits = round(row.coverage * REPLICATES)
+    assert LOWER <= hits <= UPPER, (noise, name, row.coverage)
+    assert row.coverage_ci95 == pytest.approx(clopper_pearson(hits, REPLICATES))
+    assert row.coverage_by_param == {"lam": pytest.approx(row.coverage)}
+
+
+@pytest.mark.parametrize(
+    ("noise", "interval"), [("iid", "classical"), ("population", "path_bootstrap")]
+)
+@pytest.mark.parametrize("name", CHECKED)
+def test_auto_picks_the_interval_the_noise_calls_for(reports, noise, interval, name):
+    row = _rows(reports[noise])[name]
+    # the choice itself errs with probability 0.13% per iid replicate (choose_interval's
+    # threshold): P(>= 6 wrong of 150) = 7e-8 for that rate
+    assert row.interval == interval
+    assert row.intervals_used.get(interval, 0) >= REPLICATES - 5, row.intervals_used
+
+
+@pytest.mark.parametrize("noise", NOISES)
+@pytest.mark.parametrize("name", CHECKED)
+def test_interval_width_matches_the_observed_error(reports, noise, name):
+    # For normal errors E|err| = sd sqrt(2/pi), so width / (2 z sqrt(pi/2) mean|err|) is about 1.
+    # mean|err| over 150 replicates has relative sd sqrt(pi/2 - 1)/sqrt(150) = 0.062; the bounds
+    # 0.7 and 1.6 sit 7 and 6 of those sd away (normal approximation: < 1e-8 each).
+    row = _rows(reports[noise])[name]
+    z = stats.norm.ppf(0.975)
+    ratio = row.mean_ci_width / (2 * z * math.sqrt(math.pi / 2) * row.mean_abs_error)
+    assert 0.7 <= ratio <= 1.6, (noise, name, ratio, row.mean_ci_width, row.mean_abs_error)
+
+
+def test_classical_intervals_miss_under_population_noise(reports):
+    row = _rows(reports["population"])["least_squares_classical"]
+    assert row.interval == "classical"
+    # The classical half-width (~0.0006) is ~2% of the sampling sd (~0.024), so the true
+    # coverage is ~0.02; even at 0.05, P(Binom(150, 0.05) >= 30) = 8e-11.
+    assert row.coverage < 0.2, row.coverage
+    paths_error = _rows(reports["population"])["least_squares"].mean_abs_error
+    assert row.mean_abs_error == pytest.approx(paths_error, rel=1e-9)  # same estimates
+    assert row.mean_ci_width < 0.1 * _rows(reports["population"])["least_squares"].mean_ci_width
+
+
+def test_least_squares_and_gradient_agree_replicate_by_replicate(reports):
+    for noise in NOISES:
+        rows = _rows(reports[noise])
+        ls, grad = rows["least_squares"], rows["gradient"]
+        assert ls.coverage == grad.coverage
+        assert grad.mean_abs_error == pytest.approx(ls.mean_abs_error, rel=1e-6)
+        assert grad.mean_ci_width == pytest.approx(ls.mean_ci_width, rel=1e-6)
+
+
+def test_run_coverage_rejects_bad_arguments():
+    config = RunConfig()
+    with pytest.raises(InputError, match="--noise"):
+        run_coverage(config, replicates=2, noise="bad")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="methods"):
+        run_coverage(config, replicates=2, methods=("seed_sgd",))
+    with pytest.raises(InputError, match="--replicates"):
+        run_coverage(config, replicates=0)
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def _invoke(*args: object):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_coverage_command_writes_coverage_json(tmp_path: Path):
+    out = tmp_path / "cov"
+    result = _invoke("coverage", "-r", 20, "--noise", "population", "-o", out)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stderr == ""
+    data = json.loads((out / "coverage.json").read_text(encoding="utf-8"))
+    assert {"replicates", "level", "noise", "methods"} <= set(data)
+    assert data["replicates"] == 20
+    assert data["level"] == 0.95
+    assert data["noise"] == "population"
+    assert [m["name"] for m in data["methods"]] == [
+        "least_squares",
+        "gradient",
+        "least_squares_classical",
+    ]
+    for method in data["methods"]:
+        assert {
+            "name",
+            "interval",
+            "coverage",
+            "coverage_ci95",
+            "mean_abs_error",
+            "mean_ci_width",
+            "seconds_per_fit",
+        } <= set(method)
+        assert 0 <= method["coverage"] <= 1
+        lo, hi = method["coverage_ci95"]
+        assert lo <= method["coverage"] <= hi
+        assert method["name"] in result.stdout
+    intervals = {m["name"]: m["interval"] for m in data["methods"]}
+    assert intervals == {
+        "least_squares": "path_bootstrap",
+        "gradient": "path_bootstrap",
+        "least_squares_classical": "classical",
+    }
+
+
+def test_coverage_command_with_bad_noise_exits_2_with_one_line(tmp_path: Path):
+    out = tmp_path / "cov"
+    result = _invoke("coverage", "-r", 2, "--noise", "bad", "-o", out)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "--noise" in lines[0]
+    assert "bad" in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not (out / "coverage.json").exists()

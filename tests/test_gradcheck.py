@@ -1,0 +1,210 @@
+"""Gradient check: autograd against central differences, and a planted wrong backward."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import pathfit as pf
+from pathfit.cli import app
+from pathfit.config import RunConfig
+from pathfit.diagnostics import gradcheck
+from pathfit.diagnostics.gradcheck import check_builtin_models, check_gradients
+from pathfit.models import (
+    ConstantLambda,
+    PointwiseMLP,
+    PolynomialK,
+    PolynomialLambda,
+    SeedNetwork,
+)
+from pathfit.targets import ConstantLam
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class _WrongSquare(torch.autograd.Function):
+    """y = x^2 with a backward that forgets the factor 2 (the seed question's kind of slip)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * x  # should be 2 * grad * x
+
+
+class _WrongTanh(torch.autograd.Function):
+    """tanh with the derivative 1 - y instead of 1 - y^2."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y)
+
+
+class _WrongTanhModule(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _WrongTanh.apply(x)
+
+
+class SquaredPredictionLambda(ConstantLambda):
+    """k_hat = (lam s_j)^2 through the wrong square: the wrong backward sits on the only path
+    from the parameter to the loss."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return _WrongSquare.apply(inputs @ self.coef)
+
+
+class RightSquaredPredictionLambda(ConstantLambda):
+    """The same model with torch's own square: the control."""
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return (inputs @ self.coef).square()
+
+
+class WrongActivationMLP(PointwiseMLP):
+    """A pointwise MLP whose hidden activation has a wrong backward."""
+
+    def __init__(self, hidden=(16,), *, seed: int = 0) -> None:
+        super().__init__(hidden, seed=seed)
+        self.net[1] = _WrongTanhModule()
+
+
+def _data(n_paths: int = 32, n_times: int = 64) -> tuple[pf.Paths, pf.Targets]:
+    paths = pf.simulate(
+        pf.ABM(mu=0.5, sigma=1.0), n_paths=n_paths, n_times=n_times, horizon=10.0, seed=0
+    )
+    return paths, pf.make_targets(paths, ConstantLam(0.25), noise_std=0.1, seed=0)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        ConstantLambda,
+        lambda: PolynomialLambda(2),
+        lambda: PolynomialK(3),
+        lambda: SeedNetwork(32),
+        lambda: SeedNetwork(32, (4,)),
+        lambda: PointwiseMLP((16,)),
+        lambda: PointwiseMLP((8, 8)),
+    ],
+    ids=["constant", "poly_lambda", "poly_k", "seed", "seed_hidden", "mlp", "mlp_deep"],
+)
+def test_every_builtin_model_passes(make):
+    paths, targets = _data()
+    model = make()
+    report = check_gradients(model, paths, targets)
+    assert report.passed, report.message
+    assert report.model == type(model).__name__
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert [t.name for t in report.tensors] == names
+    assert all(t.max_relative_error <= report.rtol for t in report.tensors)
+    assert "matches central differences" in report.message
+    assert report.summary()["passed"] is True
+
+
+def test_check_leaves_the_model_untouched():
+    paths, targets = _data()
+    model = PointwiseMLP((8,))
+    before = [p.detach().clone() for p in model.parameters()]
+    check_gradients(model, paths, targets)
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+
+
+def test_planted_wrong_square_fails_and_names_the_parameter():
+    paths, targets = _data()
+    # the planted model is otherwise sound: with a correct square it passes
+    assert check_gradients(RightSquaredPredictionLambda(), paths, targets).passed
+    report = check_gradients(SquaredPredictionLambda(), paths, targets)
+    assert not report.passed
+    (tensor,) = report.tensors
+    assert tensor.name == "coef"
+    assert not tensor.passed
+    # the backward forgets a factor 2 on the only path: autograd is half the true gradient
+    assert tensor.autograd == pytest.approx(0.5 * tensor.finite_difference, rel=1e-6)
+    assert tensor.max_relative_error == pytest.approx(0.5, rel=1e-6)
+    assert "coef" in report.message
+    assert "wrong" in report.message
+    assert "SquaredPredictionLambda" in report.message
+
+
+def test_planted_wrong_activation_fails_on_the_hidden_layer_only():
+    paths, targets = _data()
+    report = check_gradients(WrongActivationMLP(), paths, targets)
+    assert not report.passed
+    verdict = {t.name: t.passed for t in report.tensors}
+    # the activation's backward only feeds the weights below it
+    assert verdict == {
+        "net.0.weight": False,
+        "net.0.bias": False,
+        "net.2.weight": True,
+        "net.2.bias": True,
+    }
+    assert "wrong" in report.message
+    assert "net.0." in report.message
+    failing = max((t for t in report.tensors if not t.passed), key=lambda t: t.max_relative_error)
+    assert failing.name in report.message
+
+
+def test_check_builtin_models_all_pass_on_the_defaults():
+    checks = check_builtin_models(RunConfig())
+    assert [c.model for c in checks] == [
+        "ConstantLambda",
+        "PolynomialLambda",
+        "PolynomialK",
+        "SeedNetwork",
+        "PointwiseMLP",
+    ]
+    assert all(c.passed for c in checks), [c.message for c in checks if not c.passed]
+
+
+def _invoke(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def test_check_command_exits_0_on_the_defaults():
+    result = _invoke("check")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    for name in ("ConstantLambda", "PolynomialLambda", "PolynomialK", "SeedNetwork"):
+        assert name in result.stdout
+    assert "FAIL" not in result.stdout
+    assert result.stderr == ""
+
+
+def test_check_command_exits_1_when_a_builtin_model_has_a_wrong_backward(monkeypatch):
+    # Swap the class check_builtin_models instantiates: the real CLI, the real
+    # check_builtin_models and the real check_gradients then meet a wrong backward.
+    monkeypatch.setattr(gradcheck, "ConstantLambda", SquaredPredictionLambda)
+    result = _invoke("check")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "FAIL" in result.stdout
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "SquaredPredictionLambda" in lines[0]
+    assert "coef" in lines[0]
+    assert "wrong" in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_check_command_exits_1_for_a_wrong_network_activation(monkeypatch):
+    monkeypatch.setattr(gradcheck, "PointwiseMLP", WrongActivationMLP)
+    result = _invoke("check")
+    assert result.exit_code == 1, result.stdout + result.stderr
+    assert "WrongActivationMLP" in result.stderr
+    assert "net.0." in result.stderr
