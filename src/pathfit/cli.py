@@ -179,6 +179,61 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+@_explain_errors
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="smaller sizes: about a minute")] = False,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="folder for bench.json")
+    ] = None,
+) -> None:
+    """Measure speed side by side: pathfit against NumPy and plain torch, streamed memory,
+    batched fits, the seed's recipe against the guarded fit, and the GPU when there is one."""
+    from pathfit.bench import run_bench
+    from pathfit.io import write_json_atomic
+
+    folder = _output_folder(output, 0, "bench")
+    with console.status("benchmarking") as status:
+        report = run_bench(quick, progress=lambda what: status.update(f"benchmarking: {what}"))
+    cpu = report["cpu"]
+    table = Table(title=f"pathfit bench ({report['device']}{', quick' if quick else ''})")
+    table.add_column("measure", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    for row in cpu["throughput"]:
+        shape = f"{row['n_paths']} x {row['n_times']}"
+        table.add_row(
+            f"simulate + design {shape}, M path-points/s",
+            f"pathfit {row['pathfit_mpts_s']:.0f}, numpy {row['numpy_mpts_s']:.0f}, "
+            f"torch {row['torch_mpts_s']:.0f} (x{row['ratio_vs_numpy']:.1f} numpy)",
+        )
+    table.add_row(
+        f"streamed {cpu['stream_points']:.2g} points",
+        f"{cpu['stream_s']:.1f} s, {cpu['stream_mpts_s']:.0f} M/s, peak RSS "
+        f"{cpu['stream_peak_rss_mib']:.0f} MiB",
+    )
+    table.add_row(
+        "least-squares fits per second (n=100, m=1000, simulation included)",
+        f"batched {cpu['batched_fits_per_s']:.0f}, one by one {cpu['looped_fits_per_s']:.0f}",
+    )
+    for suffix, what in (("", "T = 10"), ("_t1", "T = 1")):
+        seed, guarded = cpu[f"seed_sgd_s_to_1e-6{suffix}"], cpu[f"gradient_s_to_1e-6{suffix}"]
+        table.add_row(
+            f"seconds to |lambda error| < 1e-6, {what}",
+            f"seed recipe {'never (diverges)' if seed is None else f'{seed:.3g}'}, "
+            f"guarded {'never' if guarded is None else f'{guarded:.3g}'}",
+        )
+    if report["gpu"] is not None:
+        gpu = report["gpu"]
+        table.add_row(
+            f"GPU {gpu['name']} {gpu['shape'][0]} x {gpu['shape'][1]}, G path-points/s",
+            f"pathfit {gpu['pathfit_gpts_s']:.0f}, torch {gpu['torch_gpts_s']:.0f}, "
+            f"randn {gpu['randn_gnum_s']:.0f} G numbers/s",
+        )
+    console.print(table)
+    path = write_json_atomic(folder / "bench.json", report)
+    console.print(f"bench: {path}")
+
+
 def _load(config: Path | None, seed: int | None) -> RunConfig:
     from pathfit.config import RunConfig, load_config
 

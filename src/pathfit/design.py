@@ -9,16 +9,18 @@ block by block without ever holding all of x.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
 
 import torch
 
 from pathfit._types import Design, PathValues, Times
-from pathfit._validation import check_choice, check_int
+from pathfit._validation import check_choice, check_dtype, check_int
 from pathfit.exceptions import InputError
 from pathfit.processes import ABM, GBM, OU, TIME_TILE, AbstractProcess
-from pathfit.processes._base import _check_times
+from pathfit.processes._base import _check_times, _torch_threads
 
 Backend = Literal["auto", "torch", "triton"]
 BACKENDS: tuple[Backend, ...] = ("auto", "torch", "triton")
@@ -150,3 +152,48 @@ def streamed_design(
     for _, tile, tile_sums in process._map_tiles(n_paths, times, seed, reduce, workers):
         sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
     return sums / n_paths
+
+
+def simulate_designs(
+    process: AbstractProcess,
+    *,
+    n_paths: int,
+    n_times: int,
+    horizon: float,
+    seeds: Sequence[int],
+    powers: Sequence[int],
+    dtype: torch.dtype | str = torch.float64,
+    workers: int | None = None,
+) -> tuple[Times, Design]:
+    """Times and power designs of R independent datasets, one per seed, in one call.
+
+    Dataset r is exactly what ``simulate(process, ..., seed=seeds[r])`` would give, reduced to
+    its design: the datasets are spread over ``workers`` CPU threads, each simulating its
+    datasets tile by tile, so no dataset's paths are ever held whole.
+
+    Returns:
+        times (R, n_times) and designs (R, n_times, len(powers)).
+    """
+    from pathfit.processes import sample_times
+
+    powers = _check_powers(powers)
+    dtype = check_dtype("dtype", dtype)
+    n_paths = check_int("n_paths", n_paths, minimum=1)
+    seeds = [check_int(f"seeds[{r}]", s, minimum=0) for r, s in enumerate(seeds)]
+    if not seeds:
+        raise InputError("seeds", "[]", "at least one seed")
+
+    def one(seed: int) -> tuple[Times, Design]:
+        times = sample_times(n_times, horizon, seed=seed, dtype=dtype)
+        sums = times.new_zeros((times.shape[0], len(powers)))
+        blocks = process._map_tiles(
+            n_paths, times, seed, lambda b, t, values: power_sums(values, powers), workers=1
+        )
+        for _, tile, tile_sums in blocks:
+            sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
+        return times, sums / n_paths
+
+    workers = max(1, min(len(seeds), workers or len(os.sched_getaffinity(0))))
+    with _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+        results = list(pool.map(one, seeds))
+    return torch.stack([t for t, _ in results]), torch.stack([d for _, d in results])

@@ -16,6 +16,7 @@ import torch
 from torch.func import functional_call, jvp, vmap
 
 from pathfit._types import Design, PathValues
+from pathfit.estimators._linalg import ScaledSVD
 from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
 from pathfit.paths import Paths
 
@@ -56,15 +57,6 @@ class Identifiability:
         }
 
 
-def _scaled_svd(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    norms = torch.linalg.vector_norm(matrix, dim=0)
-    safe = torch.where(norms > 0, norms, torch.ones_like(norms))
-    _, s, vh = torch.linalg.svd(matrix / safe, full_matrices=False)
-    tol = s[0] * max(matrix.shape) * torch.finfo(matrix.dtype).eps if s.numel() else 0.0
-    rank = int((s > tol).sum()) if s.numel() else 0
-    return norms, s, vh, rank
-
-
 def linear_identifiability(
     design: Design,
     names: Sequence[str],
@@ -89,7 +81,9 @@ def linear_identifiability(
             f"more parameters ({n_params}) than time points ({n_times}): at most {n_times} "
             "combinations of them can be determined"
         )
-    norms, s, vh, rank = _scaled_svd(design)
+    svd = ScaledSVD.of(design)
+    norms = torch.linalg.vector_norm(design, dim=0)
+    rank = int(svd.rank)
     for b in (b for b in range(n_params) if norms[b] == 0):
         warnings.append(
             f"{names[b]}: its feature ({features[b]}) is zero at every observed time, so the "
@@ -97,8 +91,8 @@ def linear_identifiability(
         )
     if rank < min(n_params, n_times):
         warnings.append(f"the design has rank {rank} < {n_params} parameters")
-    cond = float(s[0] / s[-1]) if rank == n_params and n_times >= n_params else math.inf
-    weakest = vh[-1] / torch.where(norms > 0, norms, torch.ones_like(norms))
+    cond = float(svd.condition_number) if n_times >= n_params else math.inf
+    weakest = svd.vh[-1] / svd.norms
     weakest = weakest / torch.linalg.vector_norm(weakest)
     weakest = weakest * torch.sign(weakest[weakest.abs().argmax()])
     direction = {name: float(w) for name, w in zip(names, weakest, strict=True)}
@@ -108,7 +102,7 @@ def linear_identifiability(
             f"scaled condition number {cond:.3g}: about {math.log10(cond):.0f} digits are lost, "
             f"and the combination {combo} is poorly determined"
         )
-    scaled = design / torch.where(norms > 0, norms, torch.ones_like(norms))
+    scaled = design / svd.norms
     cosines = scaled.T @ scaled
     for a in range(n_params):
         for b in range(a + 1, n_params):
@@ -180,8 +174,8 @@ def network_identifiability(
     basis = torch.eye(flat.numel(), dtype=flat.dtype, device=flat.device)
     jacobian = vmap(column, chunk_size=chunk_size)(basis).T  # (n_times, n_params)
     n_params = jacobian.shape[1]
-    _, s, _, rank = _scaled_svd(jacobian)
-    cond = float(s[0] / s[-1]) if rank == n_params else math.inf
+    svd = ScaledSVD.of(jacobian)
+    rank, cond = int(svd.rank), float(svd.condition_number)
     warnings = []
     if rank < n_params:
         warnings.append(

@@ -23,7 +23,7 @@ import torch
 from scipy import stats
 
 from pathfit._types import Design, Params, PathValues, TargetValues
-from pathfit.estimators._linalg import LinearSolution, _ScaledSVD, solution_at
+from pathfit.estimators._linalg import LinearSolution, ScaledSVD, solution_at
 from pathfit.exceptions import InputError
 
 IntervalMethod = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
@@ -128,12 +128,11 @@ def newey_west(
         lags = int(4 * (m / 100) ** (2 / 9))
         if reason.endswith("long window"):
             lags = max(lags, m // 10)
-    svd = _ScaledSVD.of(design)
+    svd = ScaledSVD.of(design)
     z = _normal_quantile(level)
-    if svd.rank < p or m <= p:
-        return Uncertainty("hac", reason, None, _deficient(svd.rank, p, m), z)
-    vs = svd.vh.T * svd.s_inv
-    bread = (vs @ vs.T) / torch.outer(svd.norms, svd.norms)  # (Phi^T Phi)^-1
+    if int(svd.rank) < p or m <= p:
+        return Uncertainty("hac", reason, None, _deficient(int(svd.rank), p, m), z)
+    bread = svd.inverse_gram()
     scores = design * residuals.unsqueeze(1)
     meat = scores.T @ scores
     for lag in range(1, min(lags, m - 1) + 1):

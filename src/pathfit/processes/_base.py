@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -85,7 +86,7 @@ class AbstractProcess(abc.ABC):
         blocks = range(0, n_paths, PATH_BLOCK)
         states = [self._initial_state(min(PATH_BLOCK, n_paths - s), times) for s in blocks]
         n_tiles = -(-times.shape[0] // TIME_TILE)
-        workers = _workers(workers, len(states), times.device)
+        workers = _workers(workers, len(states), n_paths * times.shape[0], times.device)
 
         def work(block: int, tile: int) -> R:
             return reduce(block, tile, self._tile(seed, block, tile, times, states[block]))
@@ -208,7 +209,13 @@ class AbstractExactProcess(AbstractProcess):
 
 @contextlib.contextmanager
 def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run torch's CPU operators on ``n`` threads inside the block (None: leave as is)."""
+    """Run torch's CPU operators on ``n`` threads inside the block (None: leave as is).
+
+    The count is process-wide, so only the main thread changes it: code running in a pool
+    (batched simulation, say) relies on whoever started the pool to have set it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        n = None
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)
@@ -218,11 +225,13 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _workers(workers: int | None, n_blocks: int, device: torch.device) -> int:
+def _workers(workers: int | None, n_blocks: int, n_points: int, device: torch.device) -> int:
     if device.type != "cpu":
         return 1  # GPU work is already asynchronous
     if workers is None:
-        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+        # below about a million points a thread pool costs more than it saves
+        many = n_points >= 1 << 20
+        workers = len(os.sched_getaffinity(0)) if many and hasattr(os, "sched_getaffinity") else 1
     return max(1, min(workers, n_blocks))
 
 

@@ -1,0 +1,642 @@
+"""The power design of ABM, GBM and OU paths in one fused Triton kernel, paths never stored.
+
+``fused_design(process, n_paths, times, powers, seed)`` returns
+Phi[j, b] = (1/n) sum_i x_ij^q_b, as ``power_design(process.sample_paths(...).values, powers)``
+does, but draws the normals inside the kernel, scans each path over time in registers, raises
+to the powers and reduces over paths, so x never reaches device memory.
+
+Random numbers. Philox4x32-10 (``tl.philox``) keyed by the seed, with counter
+(c0, c1, c2, c3) = (time index j, path group i // 4, 0, 0): one call gives the four normals of
+paths 4g .. 4g + 3 at time j (two Box-Muller pairs). Each (path, time) thus has its own fixed
+normal whatever the tiling, the chunking or the device, and the same seed gives the same Phi.
+``reference_normals`` recomputes these very normals with NumPy (float64 Box-Muller), so the
+kernel can be checked against a float64 torch computation on the same draws. The stream is
+not torch's: the kernel's Phi equals torch's only in law, not draw for draw.
+
+Work split. A program owns ``128 * warps * columns`` paths and one chunk of consecutive
+times, walked in tiles of ``block_t`` times; within a tile each thread holds whole columns of
+time, so the scan over time (``tl.cumsum`` for ABM and log-GBM, ``tl.associative_scan`` with an
+affine-map combine for OU) runs in registers. Few paths and many times split the time axis into
+chunks: pass 1 regenerates each chunk's normals and sums its total increment (for OU, the
+chunk's affine map x -> A x + B: A depends on the times only, B is a weighted sum of the
+normals), a small scan over chunks gives each chunk its starting values, and pass 2 does the
+real work from them. Each program writes its float32 sums over its paths per (time, power)
+to a partial buffer, which is summed over programs in float64: no atomics, so the result is
+deterministic.
+
+Precision: float32 inside the kernel (normals from fast hardware sin/cos/log2, scan, powers,
+the sum over a program's paths), float64 across programs. See benchmarks/gpu_notes.md for the
+measured error against the float64 reference on the same normals.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pathfit.exceptions import InputError
+from pathfit.processes import ABM, GBM, OU
+
+try:
+    import triton
+    import triton.language as tl
+
+    _HAVE_TRITON = True
+except Exception:  # triton missing or broken: available() says False
+    triton = None
+    tl = None
+    _HAVE_TRITON = False
+
+_INTERPRET = os.environ.get("TRITON_INTERPRET", "0") == "1"
+"""Under Triton's CPU interpreter the kernels run on CPU tensors, with exact math functions."""
+
+MAX_COLUMNS = 8
+"""At most this many powers per call."""
+MAX_POWER = 16
+
+_ABM, _GBM, _OU = 0, 1, 2
+_LOG2E = 1.4426950408889634
+_TWO_LN2 = 1.3862943611198906  # -2 ln u = -2 ln 2 log2 u
+_TWO_PI = 6.283185307179586
+_THREE_PI = 9.42477796076938
+_PHILOX_ROUNDS = 10
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """How the work is split; none of it changes the normals drawn, only rounding.
+
+    Attributes:
+        block_t: times per tile (a power of two).
+        warps: warps per program.
+        columns: groups of 4 paths per thread; a program owns 128 * warps * columns paths.
+        target_programs: split the time axis until about this many programs run.
+        min_tiles_per_chunk: never split the time axis finer than this many tiles a chunk.
+        max_chunks: at most this many time chunks.
+        chunks: force this many time chunks (tests), else chosen from the above.
+    """
+
+    block_t: int = 16
+    warps: int = 1
+    columns: int = 2
+    target_programs: int = 4096
+    min_tiles_per_chunk: int = 4
+    max_chunks: int = 2048
+    chunks: int | None = None
+
+    @property
+    def block_p(self) -> int:
+        return 128 * self.warps * self.columns
+
+
+DEFAULT_CONFIG = KernelConfig()
+
+
+def available() -> bool:
+    """True when Triton imports and torch sees a CUDA device; never raises."""
+    try:
+        return _HAVE_TRITON and bool(torch.cuda.is_available())
+    except Exception:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Triton kernels
+# ---------------------------------------------------------------------------------------------
+
+if _HAVE_TRITON:
+    _K_TWO_LN2 = tl.constexpr(_TWO_LN2)
+    _K_TWO_PI = tl.constexpr(_TWO_PI)
+    _K_THREE_PI = tl.constexpr(_THREE_PI)
+    _K_ROUNDS = tl.constexpr(_PHILOX_ROUNDS)
+
+    if _INTERPRET:
+
+        @triton.jit
+        def _sin(x):
+            return tl.sin(x)
+
+        @triton.jit
+        def _cos(x):
+            return tl.cos(x)
+
+        @triton.jit
+        def _log2(x):
+            return tl.log2(x)
+
+    else:
+        from triton.language.extra.cuda import libdevice
+
+        @triton.jit
+        def _sin(x):
+            return libdevice.fast_sinf(x)  # sin.approx: abs error ~2^-21 on [-pi, pi]
+
+        @triton.jit
+        def _cos(x):
+            return libdevice.fast_cosf(x)
+
+        @triton.jit
+        def _log2(x):
+            return libdevice.fast_log2f(x)  # lg2.approx
+
+    @triton.jit
+    def _normals4(seed, c0, c1):
+        """Four standard normals per element: Philox4x32-10 at counter (c0, c1, 0, 0), then
+        two Box-Muller pairs. Radii from 32-bit uniforms in (0, 1] (tail to 6.7 sigma),
+        angles from 23-bit uniforms in [-pi, pi)."""
+        zero = c0 * 0
+        i0, i1, i2, i3 = tl.philox(seed, c0, c1, zero, zero, _K_ROUNDS)
+        u0 = i0.to(tl.float32) * 2.3283064365386963e-10 + 1.1641532182693481e-10
+        u2 = i2.to(tl.float32) * 2.3283064365386963e-10 + 1.1641532182693481e-10
+        r0 = tl.sqrt(tl.maximum(-_K_TWO_LN2 * _log2(u0), 0.0))
+        r2 = tl.sqrt(tl.maximum(-_K_TWO_LN2 * _log2(u2), 0.0))
+        v1 = ((i1 >> 9) | 0x3F800000).to(tl.float32, bitcast=True)  # [1, 2)
+        v3 = ((i3 >> 9) | 0x3F800000).to(tl.float32, bitcast=True)
+        th1 = v1 * _K_TWO_PI - _K_THREE_PI
+        th3 = v3 * _K_TWO_PI - _K_THREE_PI
+        return r0 * _cos(th1), r0 * _sin(th1), r2 * _cos(th3), r2 * _sin(th3)
+
+    @triton.jit
+    def _affine(a1, b1, a2, b2):
+        """Compose x -> a1 x + b1, then x -> a2 x + b2."""
+        return a1 * a2, a2 * b1 + b2
+
+    @triton.jit
+    def _step(z, carry, scale, decay, shift, first, last, KIND: tl.constexpr):
+        """One tile of one group of paths: values x (block_t, P4) and the carry after it."""
+        if KIND == 2:
+            # d_j = a_j d_(j-1) + b_j z_j, the carry folded into the first element
+            inc = scale * z + tl.where(first, decay * carry[None, :], -0.0)
+            _, y = tl.associative_scan((tl.broadcast_to(decay, inc.shape), inc), 0, _affine)
+        else:
+            inc = scale * z + tl.where(first, carry[None, :], -0.0)
+            y = tl.cumsum(inc, axis=0)
+        new_carry = tl.sum(tl.where(last, y, -0.0), axis=0)  # the last row; -0.0 adds fold away
+        if KIND == 1:
+            x = tl.exp2(shift + y)  # GBM in log2 units
+        else:
+            x = shift + y
+        return x, new_carry
+
+    @triton.jit
+    def _ipow(x, Q: tl.constexpr):
+        r = x
+        for _ in tl.static_range(Q - 1):
+            r = r * x
+        return r
+
+    @triton.jit
+    def _colsum(x0, x1, x2, x3, Q: tl.constexpr):
+        return tl.sum(_ipow(x0, Q) + _ipow(x1, Q) + _ipow(x2, Q) + _ipow(x3, Q), axis=1)
+
+    @triton.jit(do_not_specialize=["seed"])
+    def _design_kernel(
+        part_ptr,
+        scale_ptr,
+        shift_ptr,
+        decay_ptr,
+        start_ptr,
+        seed,
+        init,
+        n_paths,
+        n_pad,
+        m_pad,
+        chunk_len,
+        KIND: tl.constexpr,
+        BLOCK_T: tl.constexpr,
+        P4: tl.constexpr,
+        HAS_CARRY: tl.constexpr,
+        MASK_P: tl.constexpr,
+        NQ: tl.constexpr,
+        Q0: tl.constexpr,
+        Q1: tl.constexpr,
+        Q2: tl.constexpr,
+        Q3: tl.constexpr,
+        Q4: tl.constexpr,
+        Q5: tl.constexpr,
+        Q6: tl.constexpr,
+        Q7: tl.constexpr,
+    ):
+        """Pass 2: part[pb, j, b] = sum over this program's paths of x_ij^Q_b."""
+        pb = tl.program_id(0)
+        ch = tl.program_id(1)
+        g = pb * P4 + tl.arange(0, P4)  # path groups of 4
+        rows = tl.arange(0, BLOCK_T)
+        first = (rows == 0)[:, None]
+        last = (rows == BLOCK_T - 1)[:, None]
+        c1 = tl.broadcast_to(g[None, :], (BLOCK_T, P4)).to(tl.uint32)
+        p0 = 4 * g
+        if HAS_CARRY:
+            base = start_ptr + ch.to(tl.int64) * n_pad + p0
+            y0 = tl.load(base)
+            y1 = tl.load(base + 1)
+            y2 = tl.load(base + 2)
+            y3 = tl.load(base + 3)
+        else:
+            y0 = tl.zeros((P4,), tl.float32) + init
+            y1 = y0
+            y2 = y0
+            y3 = y0
+        t_begin = ch * chunk_len
+        out_base = part_ptr + pb.to(tl.int64) * m_pad * NQ
+        for dt0 in range(0, chunk_len, BLOCK_T):
+            t = t_begin + dt0 + rows
+            scale = tl.load(scale_ptr + t)[:, None]
+            shift = tl.load(shift_ptr + t)[:, None]
+            if KIND == 2:
+                decay = tl.load(decay_ptr + t)[:, None]
+            else:
+                decay = scale
+            c0 = tl.broadcast_to(t[:, None], (BLOCK_T, P4)).to(tl.uint32)
+            z0, z1, z2, z3 = _normals4(seed, c0, c1)
+            x0, y0 = _step(z0, y0, scale, decay, shift, first, last, KIND)
+            x1, y1 = _step(z1, y1, scale, decay, shift, first, last, KIND)
+            x2, y2 = _step(z2, y2, scale, decay, shift, first, last, KIND)
+            x3, y3 = _step(z3, y3, scale, decay, shift, first, last, KIND)
+            if MASK_P:
+                x0 = tl.where((p0 < n_paths)[None, :], x0, 0.0)
+                x1 = tl.where((p0 + 1 < n_paths)[None, :], x1, 0.0)
+                x2 = tl.where((p0 + 2 < n_paths)[None, :], x2, 0.0)
+                x3 = tl.where((p0 + 3 < n_paths)[None, :], x3, 0.0)
+            out = out_base + t * NQ
+            tl.store(out, _colsum(x0, x1, x2, x3, Q0))
+            if NQ > 1:
+                tl.store(out + 1, _colsum(x0, x1, x2, x3, Q1))
+            if NQ > 2:
+                tl.store(out + 2, _colsum(x0, x1, x2, x3, Q2))
+            if NQ > 3:
+                tl.store(out + 3, _colsum(x0, x1, x2, x3, Q3))
+            if NQ > 4:
+                tl.store(out + 4, _colsum(x0, x1, x2, x3, Q4))
+            if NQ > 5:
+                tl.store(out + 5, _colsum(x0, x1, x2, x3, Q5))
+            if NQ > 6:
+                tl.store(out + 6, _colsum(x0, x1, x2, x3, Q6))
+            if NQ > 7:
+                tl.store(out + 7, _colsum(x0, x1, x2, x3, Q7))
+
+    @triton.jit(do_not_specialize=["seed"])
+    def _chunk_kernel(
+        agg_ptr,
+        weight_ptr,
+        seed,
+        n_pad,
+        chunk_len,
+        BLOCK_T: tl.constexpr,
+        P4: tl.constexpr,
+    ):
+        """Pass 1: agg[ch, i] = sum over chunk ch of w_j z_ij, the same normals as pass 2."""
+        pb = tl.program_id(0)
+        ch = tl.program_id(1)
+        g = pb * P4 + tl.arange(0, P4)
+        rows = tl.arange(0, BLOCK_T)
+        c1 = tl.broadcast_to(g[None, :], (BLOCK_T, P4)).to(tl.uint32)
+        acc0 = tl.zeros((P4,), tl.float32)
+        acc1 = acc0
+        acc2 = acc0
+        acc3 = acc0
+        t_begin = ch * chunk_len
+        for dt0 in range(0, chunk_len, BLOCK_T):
+            t = t_begin + dt0 + rows
+            w = tl.load(weight_ptr + t)[:, None]
+            c0 = tl.broadcast_to(t[:, None], (BLOCK_T, P4)).to(tl.uint32)
+            z0, z1, z2, z3 = _normals4(seed, c0, c1)
+            acc0 += tl.sum(w * z0, axis=0)
+            acc1 += tl.sum(w * z1, axis=0)
+            acc2 += tl.sum(w * z2, axis=0)
+            acc3 += tl.sum(w * z3, axis=0)
+        base = agg_ptr + ch.to(tl.int64) * n_pad + 4 * g
+        tl.store(base, acc0)
+        tl.store(base + 1, acc1)
+        tl.store(base + 2, acc2)
+        tl.store(base + 3, acc3)
+
+    @triton.jit
+    def _carry_kernel(
+        start_ptr,
+        agg_ptr,
+        decay_ptr,
+        init,
+        n_pad,
+        n_chunks,
+        NCH: tl.constexpr,
+        BN: tl.constexpr,
+    ):
+        """start[0] = init; start[c + 1] = A_c start[c] + B_c: each chunk's starting value."""
+        cols = tl.program_id(0) * BN + tl.arange(0, BN)
+        rows = tl.arange(0, NCH)
+        live = rows < n_chunks - 1
+        mask = live[:, None] & (cols < n_pad)[None, :]
+        b = tl.load(agg_ptr + rows[:, None] * n_pad + cols[None, :], mask=mask, other=0.0)
+        a = tl.load(decay_ptr + rows, mask=live, other=1.0)[:, None]
+        acum, bcum = tl.associative_scan((tl.broadcast_to(a, b.shape), b), 0, _affine)
+        tl.store(start_ptr + (rows[:, None] + 1) * n_pad + cols[None, :], acum * init + bcum, mask)
+        tl.store(start_ptr + cols, tl.zeros((BN,), tl.float32) + init, mask=cols < n_pad)
+
+
+# ---------------------------------------------------------------------------------------------
+# Host side
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plan:
+    block_p: int
+    n_blocks: int  # path blocks
+    n_chunks: int
+    chunk_len: int  # times per chunk, a multiple of block_t
+
+    @property
+    def n_pad(self) -> int:
+        return self.n_blocks * self.block_p
+
+    @property
+    def m_pad(self) -> int:
+        return self.n_chunks * self.chunk_len
+
+
+def _plan(n_paths: int, n_times: int, config: KernelConfig) -> _Plan:
+    block_p = config.block_p
+    n_blocks = -(-n_paths // block_p)
+    n_tiles = -(-n_times // config.block_t)
+    if config.chunks is not None:
+        n_chunks = config.chunks
+    else:
+        n_chunks = -(-config.target_programs // n_blocks)
+        n_chunks = min(n_chunks, n_tiles // config.min_tiles_per_chunk, config.max_chunks)
+    n_chunks = max(1, min(n_chunks, n_tiles))
+    tiles = -(-n_tiles // n_chunks)
+    n_chunks = -(-n_tiles // tiles)
+    return _Plan(block_p, n_blocks, n_chunks, tiles * config.block_t)
+
+
+def _coefficients(
+    process: ABM | GBM | OU, times: torch.Tensor, plan: _Plan
+) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Per-time float32 coefficients: (kind, scale, shift, decay, weight, chunk_decay, init).
+
+    The kernel computes y_j = a_j y_(j-1) + scale_j z_j (a = 1 but for OU) from y = init and
+    x_j = shift_j + y_j (ABM, OU) or exp2(shift_j + y_j) (GBM); pass 1 sums weight_j z_j over
+    each chunk, and chunk_decay is the product of a over each chunk.
+    """
+    m = times.shape[0]
+    t = times.to(torch.float64)
+    if plan.m_pad > m:  # padded times repeat the last one: dt = 0, nothing moves
+        t = torch.cat([t, t[-1:].expand(plan.m_pad - m)])
+    dt = torch.diff(t, prepend=t.new_zeros(1)).clamp_min_(0.0)
+    ones_chunk = t.new_ones(plan.n_chunks)
+    if isinstance(process, OU):
+        theta, sigma = float(process.theta), float(process.sigma)
+        decay = torch.exp(-theta * dt)
+        scale = sigma * torch.sqrt(-torch.expm1(-2.0 * theta * dt) / (2.0 * theta))
+        shift = torch.full_like(t, float(process.mu))
+        t_end = t.view(plan.n_chunks, plan.chunk_len)[:, -1]
+        weight = scale * torch.exp(-theta * (t_end.repeat_interleave(plan.chunk_len) - t))
+        chunk_decay = torch.exp(-theta * torch.diff(t_end, prepend=t.new_zeros(1)))
+        init = float(process.x0) - float(process.mu)
+        kind = _OU
+    elif isinstance(process, GBM):
+        sigma = float(process.sigma)
+        scale = sigma * torch.sqrt(dt) * _LOG2E
+        drift = float(process.mu) - 0.5 * sigma**2
+        shift = (math.log(float(process.x0)) + drift * t) * _LOG2E
+        decay, weight, chunk_decay, init, kind = scale, scale, ones_chunk, 0.0, _GBM
+    elif isinstance(process, ABM):
+        scale = float(process.sigma) * torch.sqrt(dt)
+        shift = float(process.x0) + float(process.mu) * t
+        decay, weight, chunk_decay, init, kind = scale, scale, ones_chunk, 0.0, _ABM
+    else:
+        raise InputError("process", type(process).__name__, "an ABM, GBM or OU process")
+    f32 = [c.to(torch.float32).contiguous() for c in (scale, shift, decay, weight, chunk_decay)]
+    return (kind, *f32, init)
+
+
+def _check_inputs(
+    process: object, n_paths: int, times: torch.Tensor, powers: tuple[int, ...], seed: int, check
+) -> tuple[int, ...]:
+    if not isinstance(process, ABM | GBM | OU):
+        raise InputError("process", type(process).__name__, "an ABM, GBM or OU process")
+    if isinstance(n_paths, bool) or not isinstance(n_paths, int | np.integer) or n_paths < 1:
+        raise InputError("n_paths", repr(n_paths), "an integer >= 1")
+    if n_paths >= 2**32:
+        raise InputError("n_paths", n_paths, "fewer than 2**32 paths")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**64:
+        raise InputError("seed", repr(seed), "an integer in [0, 2**64)")
+    if not isinstance(times, torch.Tensor) or times.ndim != 1 or times.shape[0] < 1:
+        raise InputError("times", type(times).__name__, "a non-empty 1-D tensor")
+    if times.shape[0] >= 2**31:
+        raise InputError("times", times.shape[0], "fewer than 2**31 times")
+    if not times.is_floating_point():
+        raise InputError("times", times.dtype, "a float32 or float64 tensor")
+    if times.device.type != "cuda" and not _INTERPRET:
+        raise InputError("times", f"a tensor on {times.device}", "a CUDA tensor")
+    powers = tuple(powers)
+    if (
+        not powers
+        or len(powers) > MAX_COLUMNS
+        or any(isinstance(q, bool) or not isinstance(q, int | np.integer) for q in powers)
+        or any(not 0 <= q <= MAX_POWER for q in powers)
+    ):
+        raise InputError(
+            "powers", repr(powers), f"1 to {MAX_COLUMNS} integers in [0, {MAX_POWER}]"
+        )
+    if check:  # these two read back from the device
+        if bool((times < 0).any()):
+            raise InputError("times", f"{times.min().item()}", "times >= 0")
+        if times.shape[0] > 1 and bool((times[1:] < times[:-1]).any()):
+            raise InputError("times", "unsorted times", "times sorted ascending")
+    return tuple(int(q) for q in powers)
+
+
+def fused_design(
+    process: ABM | GBM | OU,
+    n_paths: int,
+    times: torch.Tensor,
+    powers: tuple[int, ...],
+    seed: int,
+    *,
+    check: bool = True,
+    config: KernelConfig | None = None,
+) -> torch.Tensor:
+    """Phi (n_times, len(powers)) float64 of ``n_paths`` paths of ``process``, on the GPU.
+
+    Equal in law to ``power_design(process.sample_paths(n_paths, times, seed=s).values,
+    powers)``; the normals come from the kernel's own Philox stream (see the module doc), so
+    the same seed gives the same Phi here but not the same as torch's sampler.
+
+    Args:
+        process: an ABM, GBM or OU instance.
+        n_paths: number of paths, >= 1.
+        times: (n_times,) sorted CUDA tensor of observation times >= 0, float32 or float64.
+        powers: 1 to 8 integer powers q, each in [0, 16].
+        seed: integer in [0, 2**64).
+        check: validate the times' order and sign (one device read-back; off for timing).
+        config: how the work is split (tuning and tests); the default suits an H100.
+    """
+    if not _HAVE_TRITON:
+        raise RuntimeError("pathfit.kernels.triton_design needs triton, which is not installed")
+    powers = _check_inputs(process, n_paths, times, powers, seed, check)
+    n_paths, seed = int(n_paths), int(seed)
+    config = DEFAULT_CONFIG if config is None else config
+    m = times.shape[0]
+    device = times.device
+    phi = torch.ones((m, len(powers)), dtype=torch.float64, device=device)
+    kernel_powers = [q for q in powers if q > 0]  # x^0 = 1 needs no paths
+    if not kernel_powers:
+        return phi
+    plan = _plan(n_paths, m, config)
+    kind, scale, shift, decay, weight, chunk_decay, init = _coefficients(process, times, plan)
+    p4 = plan.block_p // 4
+    has_carry = plan.n_chunks > 1
+    if has_carry:
+        agg = torch.empty((plan.n_chunks, plan.n_pad), dtype=torch.float32, device=device)
+        _chunk_kernel[(plan.n_blocks, plan.n_chunks)](
+            agg,
+            weight,
+            seed,
+            plan.n_pad,
+            plan.chunk_len,
+            BLOCK_T=config.block_t,
+            P4=p4,
+            num_warps=config.warps,
+        )
+        start = torch.empty_like(agg)
+        nch = triton.next_power_of_2(plan.n_chunks)
+        bn = max(1, min(64, 4096 // nch))
+        _carry_kernel[(triton.cdiv(plan.n_pad, bn),)](
+            start, agg, chunk_decay, init, plan.n_pad, plan.n_chunks, NCH=nch, BN=bn, num_warps=4
+        )
+    else:
+        start = scale  # unused
+    nq = len(kernel_powers)
+    qs = kernel_powers + [1] * (MAX_COLUMNS - nq)
+    part = torch.empty((plan.n_blocks, plan.m_pad, nq), dtype=torch.float32, device=device)
+    _design_kernel[(plan.n_blocks, plan.n_chunks)](
+        part,
+        scale,
+        shift,
+        decay,
+        start,
+        seed,
+        init,
+        n_paths,
+        plan.n_pad,
+        plan.m_pad,
+        plan.chunk_len,
+        KIND=kind,
+        BLOCK_T=config.block_t,
+        P4=p4,
+        HAS_CARRY=has_carry,
+        MASK_P=n_paths != plan.n_pad,
+        NQ=nq,
+        Q0=qs[0],
+        Q1=qs[1],
+        Q2=qs[2],
+        Q3=qs[3],
+        Q4=qs[4],
+        Q5=qs[5],
+        Q6=qs[6],
+        Q7=qs[7],
+        num_warps=config.warps,
+    )
+    sums = part[:, :m].sum(dim=0, dtype=torch.float64) / n_paths
+    columns = [b for b, q in enumerate(powers) if q > 0]
+    phi[:, columns] = sums
+    return phi
+
+
+# ---------------------------------------------------------------------------------------------
+# The same normals on the host, for exact checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _philox_np(
+    seed: int, c0: np.ndarray, c1: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Philox4x32-10 at counters (c0, c1, 0, 0), as ``tl.philox`` computes it."""
+    mask = np.uint64(0xFFFFFFFF)
+    round_a, round_b = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
+    key_a, key_b = 0x9E3779B9, 0xBB67AE85
+    k0, k1 = seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF
+    c0 = c0.astype(np.uint64)
+    c1 = c1.astype(np.uint64)
+    c2 = np.zeros_like(c0)
+    c3 = np.zeros_like(c0)
+    for _ in range(_PHILOX_ROUNDS):
+        prod_b = round_b * c2  # < 2**64: both factors < 2**32
+        prod_a = round_a * c0
+        c0, c2, c1, c3 = (
+            (prod_b >> np.uint64(32)) ^ c1 ^ np.uint64(k0),
+            (prod_a >> np.uint64(32)) ^ c3 ^ np.uint64(k1),
+            prod_b & mask,
+            prod_a & mask,
+        )
+        k0 = (k0 + key_a) & 0xFFFFFFFF
+        k1 = (k1 + key_b) & 0xFFFFFFFF
+    return c0, c1, c2, c3
+
+
+def reference_normals(seed: int, n_paths: int, n_times: int) -> np.ndarray:
+    """(n_paths, n_times) float64: the normals the kernel draws for ``seed``, by NumPy.
+
+    Box-Muller is done in float64 from the same uniforms (the kernel uses float32 and fast
+    hardware sin, cos and log2, so its normals differ from these by about 1e-6).
+    """
+    groups = -(-n_paths // 4)
+    c0 = np.broadcast_to(np.arange(n_times, dtype=np.uint64)[None, :], (groups, n_times))
+    c1 = np.broadcast_to(np.arange(groups, dtype=np.uint64)[:, None], (groups, n_times))
+    i0, i1, i2, i3 = _philox_np(int(seed), c0, c1)
+
+    def radius(i: np.ndarray) -> np.ndarray:
+        # u = fma(float32(i), 2^-32, 2^-33) rounded to float32, as in the kernel
+        u = i.astype(np.float32).astype(np.float64) * 2.0**-32 + 2.0**-33
+        u = u.astype(np.float32).astype(np.float64)
+        return np.sqrt(np.maximum(-2.0 * np.log(u), 0.0))
+
+    def angle(i: np.ndarray) -> np.ndarray:
+        v = 1.0 + (i >> np.uint64(9)).astype(np.float64) * 2.0**-23
+        return v * _TWO_PI - _THREE_PI
+
+    r0, r2 = radius(i0), radius(i2)
+    th1, th3 = angle(i1), angle(i3)
+    z = np.stack([r0 * np.cos(th1), r0 * np.sin(th1), r2 * np.cos(th3), r2 * np.sin(th3)], 1)
+    return z.reshape(4 * groups, n_times)[:n_paths]
+
+
+def reference_design(
+    process: ABM | GBM | OU,
+    n_paths: int,
+    times: torch.Tensor,
+    powers: tuple[int, ...],
+    seed: int,
+) -> torch.Tensor:
+    """float64 Phi from the kernel's own normals (``reference_normals``) through the exact
+    transitions in float64 torch: what ``fused_design`` computes, without its float32 rounding
+    and fast math. Holds all paths: for checks at small sizes."""
+    from pathfit.design import power_design
+
+    t = times.to(torch.float64)
+    z = torch.from_numpy(reference_normals(seed, n_paths, t.shape[0])).to(t.device)
+    dt = torch.diff(t, prepend=t.new_zeros(1))
+    sigma = float(process.sigma)
+    if isinstance(process, OU):
+        theta = float(process.theta)
+        decay = torch.exp(-theta * dt)
+        scale = sigma * torch.sqrt(-torch.expm1(-2.0 * theta * dt) / (2.0 * theta))
+        d = z.new_full((z.shape[0],), float(process.x0) - float(process.mu))
+        for j in range(z.shape[1]):
+            d = decay[j] * d + scale[j] * z[:, j]
+            z[:, j] = d
+        x = z + float(process.mu)
+    elif isinstance(process, GBM):
+        log_step = (float(process.mu) - 0.5 * sigma**2) * dt + sigma * dt.sqrt() * z
+        x = float(process.x0) * torch.exp(torch.cumsum(log_step, dim=1))
+    elif isinstance(process, ABM):
+        x = float(process.x0) + torch.cumsum(float(process.mu) * dt + sigma * dt.sqrt() * z, dim=1)
+    else:
+        raise InputError("process", type(process).__name__, "an ABM, GBM or OU process")
+    return power_design(x, powers)
