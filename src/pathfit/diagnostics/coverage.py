@@ -11,10 +11,12 @@ methods and counts how often each interval holds the true coefficients. Two kind
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +30,7 @@ from pathfit.estimators._result import json_safe
 from pathfit.exceptions import ConvergenceWarning, InputError
 from pathfit.factory import build_process, build_spec, linear_model, make_estimator
 from pathfit.processes import simulate
+from pathfit.processes._base import _torch_threads
 from pathfit.targets import AbstractLinearSpec, make_targets, population_targets
 
 NoiseKind = Literal["iid", "population"]
@@ -90,10 +93,12 @@ def run_coverage(
     noise: NoiseKind = "iid",
     methods: tuple[str, ...] = COVERAGE_METHODS,
     on_replicate: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> CoverageReport:
     """Fit ``replicates`` independent datasets of ``config`` and count interval coverage.
 
-    Replicate r is simulated from its own seed, derived from ``config.seed`` and r.
+    Replicate r is simulated from its own seed, derived from ``config.seed`` and r; the
+    replicates run on ``workers`` threads (default: one per core).
     """
     if noise not in NOISE_KINDS:
         raise InputError("--noise", repr(noise), "iid or population")
@@ -108,17 +113,15 @@ def run_coverage(
     level = config.methods.level
     seeds = np.random.SeedSequence(config.seed).generate_state(replicates, np.uint32)
     records: dict[str, list[tuple[FitResult, float]]] = {name: [] for name in methods}
-    start = time.perf_counter()
-    for r, seed in enumerate(seeds.tolist()):
-        if on_replicate is not None:
-            on_replicate(r)
-        replicate = config.model_copy(update={"seed": int(seed)})
+
+    def replicate(seed: int) -> list[tuple[FitResult, float]]:
+        """Simulate one dataset and fit it with every method; returns (result, seconds)."""
         paths = simulate(
             process,
             n_paths=config.sampling.n_paths,
             n_times=config.sampling.n_times,
             horizon=config.sampling.horizon,
-            seed=int(seed),
+            seed=seed,
             dtype=config.dtype,
             device=config.device,
         )
@@ -127,18 +130,33 @@ def run_coverage(
         else:
             exact = make_targets(paths, spec)
             std = IID_NOISE_FRACTION * float(exact.values.abs().mean())
-            targets = make_targets(paths, spec, noise_std=std, seed=int(seed))
+            targets = make_targets(paths, spec, noise_std=std, seed=seed)
+        fits = []
         for name in methods:
             estimator = (
                 LeastSquares(linear_model(config), level=level, interval="classical", seed=seed)
                 if name == "least_squares_classical"
-                else make_estimator(name, replicate, paths)  # type: ignore[arg-type]
+                else make_estimator(name, config.model_copy(update={"seed": seed}), paths)  # type: ignore[arg-type]
             )
             fit_start = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                estimator.fit(paths, targets)
-            records[name].append((estimator.result_, time.perf_counter() - fit_start))
+            estimator.fit(paths, targets)
+            fits.append((estimator.result_, time.perf_counter() - fit_start))
+        return fits
+
+    start = time.perf_counter()
+    # Replicates are independent: spread them over the cores, each on one torch thread, and
+    # collect them in order so that the report does not depend on the threads.
+    with (
+        warnings.catch_warnings(),
+        _torch_threads(1),
+        ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool,
+    ):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for r, fits in enumerate(pool.map(replicate, [int(s) for s in seeds.tolist()])):
+            if on_replicate is not None:
+                on_replicate(r)
+            for name, record in zip(methods, fits, strict=True):
+                records[name].append(record)
     rows = [_row(name, records[name], truth, spec) for name in methods]
     true = {"lam": spec.coef[0]} if config.target.kind == "constant" else {"coef": list(spec.coef)}
     return CoverageReport(replicates, level, noise, true, rows, time.perf_counter() - start)
