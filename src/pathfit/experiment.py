@@ -27,18 +27,25 @@ from pathfit.factory import build_process, build_spec, make_estimator, selected_
 from pathfit.models import PointwiseMLP, PolynomialLambda
 from pathfit.paths import Paths
 from pathfit.processes import simulate
-from pathfit.targets import AbstractLinearSpec, PolynomialLam, make_targets
+from pathfit.targets import AbstractLinearSpec, ConstantLam, PolynomialLam, Targets, make_targets
 
 
 @dataclass
 class RunOutput:
-    """Everything ``pathfit run`` reports."""
+    """Everything ``pathfit run`` and ``pathfit fit`` report.
+
+    ``true`` is empty when the truth is unknown (a data file without one). The paths, targets
+    and fitted estimators are kept for the report; ``to_json`` leaves them out.
+    """
 
     config: RunConfig
     true: dict[str, Any]
     rows: list[dict[str, Any]]
     results: list[FitResult]
     simulate_s: float
+    paths: Paths
+    targets: Targets
+    estimators: list[LeastSquares | GradientFit]
     lambda_x: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -100,13 +107,37 @@ def run_experiment(
         on_method: called with each method's name before it runs (for progress display).
     """
     spec = build_spec(config)
-    methods = selected_methods(config)
+    selected_methods(config)  # fail on a bad method list before simulating
     start = time.perf_counter()
     paths = _simulate(config)
     targets = make_targets(paths, spec, noise_std=config.target.noise_std, seed=config.seed)
     simulate_s = time.perf_counter() - start
-    results, rows = [], []
-    for name in methods:
+    out = fit_all(config, paths, targets, spec, on_method)
+    out.simulate_s = simulate_s
+    if config.lambda_x.coef:
+        if on_method is not None:
+            on_method("lambda(x)")
+        out.lambda_x = run_lambda_x(config, paths)
+    return out
+
+
+def fit_all(
+    config: RunConfig,
+    paths: Paths,
+    targets: Targets,
+    spec: AbstractLinearSpec | None,
+    on_method: Callable[[str], None] | None = None,
+) -> RunOutput:
+    """Fit paths and targets with each method the config selects.
+
+    Args:
+        config: the methods and their settings (the target section names the model family).
+        paths, targets: the data, simulated or read from a file.
+        spec: the true specification when it is known (errors are then reported), else None.
+        on_method: called with each method's name before it runs.
+    """
+    results, rows, estimators = [], [], []
+    for name in selected_methods(config):
         if on_method is not None:
             on_method(name)
         estimator = make_estimator(name, config, paths)
@@ -114,20 +145,18 @@ def run_experiment(
             # the row reports status and message; a warning would say it twice
             warnings.simplefilter("ignore", ConvergenceWarning)
             estimator.fit(paths, targets)
+        estimators.append(estimator)
         results.append(estimator.result_)
         rows.append(_row(estimator, config, spec, paths))
-    lambda_x = None
-    if config.lambda_x.coef:
-        if on_method is not None:
-            on_method("lambda(x)")
-        lambda_x = run_lambda_x(config, paths)
     return RunOutput(
         config=config,
-        true=_truth(config, spec, paths),
+        true={} if spec is None else _truth(config, spec, paths),
         rows=rows,
         results=results,
-        simulate_s=simulate_s,
-        lambda_x=lambda_x,
+        simulate_s=0.0,
+        paths=paths,
+        targets=targets,
+        estimators=estimators,
     )
 
 
@@ -144,7 +173,7 @@ def _truth(config: RunConfig, spec: AbstractLinearSpec, paths: Paths) -> dict[st
 def _row(
     estimator: LeastSquares | GradientFit,
     config: RunConfig,
-    spec: AbstractLinearSpec,
+    spec: AbstractLinearSpec | None,
     paths: Paths,
 ) -> dict[str, Any]:
     result = estimator.result_
@@ -154,22 +183,26 @@ def _row(
     if result.status == "diverged":
         row.update(estimate=None, abs_error=None, **{ci_key: None})
     elif scalar:
-        truth = (
-            config.target.lam
-            if isinstance(spec, AbstractLinearSpec) and config.target.kind == "constant"
-            else float(spec.lam(paths.values).mean())  # type: ignore[attr-defined]
-        )
+        truth = None
+        if isinstance(spec, ConstantLam):
+            truth = spec.value
+        elif isinstance(spec, PolynomialLam):
+            truth = float(spec.lam(paths.values).mean())
         row.update(
             estimate=result.lam,
-            abs_error=abs(result.lam - truth) if result.lam is not None else None,
+            abs_error=None if result.lam is None or truth is None else abs(result.lam - truth),
             **{ci_key: list(result.lam_ci) if result.lam_ci else None},
         )
     else:
         assert result.params is not None
-        errors = [abs(a - b) for a, b in zip(result.params, spec.coef, strict=True)]
+        errors = (
+            None
+            if spec is None
+            else max(abs(a - b) for a, b in zip(result.params, spec.coef, strict=True))
+        )
         row.update(
             estimate=result.params,
-            abs_error=max(errors),
+            abs_error=errors,
             **{ci_key: [list(c) for c in result.ci] if result.ci else None},
         )
     row.update(
