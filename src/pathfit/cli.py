@@ -3,21 +3,31 @@ errors into one line on stderr and exit code 2."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from pathfit.exceptions import PathfitError
 
 if TYPE_CHECKING:
     from pathfit.config import RunConfig
+    from pathfit.experiment import RunOutput
 
 app = typer.Typer(
     add_completion=False,
@@ -61,15 +71,31 @@ def run(
         Path | None, typer.Option("--output", "-o", help="folder for results.json")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="overrides the config's seed")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Simulate the experiment and fit it every applicable way."""
     from pathfit.experiment import run_experiment
-    from pathfit.io import write_json_atomic
 
     cfg = _load(config, seed)
     folder = _output_folder(output, cfg.seed, "run")
-    with console.status("simulating") as status:
-        out = run_experiment(cfg, on_method=lambda name: status.update(f"fitting {name}"))
+    started = _now()
+    steps = len(_methods_of(cfg)) + 1 + bool(cfg.lambda_x.coef)
+    with _progress("simulating", steps, quiet) as step:
+        out = run_experiment(cfg, on_method=lambda name: step(f"fitting {name}"))
+    _finish_run(out, folder, started)
+
+
+def _methods_of(cfg: RunConfig) -> tuple[str, ...]:
+    from pathfit.factory import selected_methods
+
+    return selected_methods(cfg)
+
+
+def _finish_run(out: RunOutput, folder: Path, started: str) -> None:
+    """Print the tables, then write results.json (with its manifest) atomically."""
+    from pathfit.experiment import manifest
+    from pathfit.io import write_json_atomic
+
     console.print(_methods_table(out.rows, out.true))
     for row in out.rows:
         said = set(row["notes"])
@@ -81,8 +107,37 @@ def run(
             console.print(f"[dim]{row['name']}: {line}[/dim]", highlight=False)
     if out.lambda_x is not None:
         console.print(_lambda_x_table(out.lambda_x))
-    path = write_json_atomic(folder / "results.json", out.to_json())
+    results = out.to_json()
+    results["manifest"] = manifest(out.config, started=started, finished=_now())
+    path = write_json_atomic(folder / "results.json", results)
     console.print(f"results: {path}")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+@contextlib.contextmanager
+def _progress(first: str, total: int, quiet: bool) -> Iterator[Callable[[str], None]]:
+    """A progress bar on the terminal (none with --quiet or when stdout is not a terminal);
+    yields step(description), which completes the current step and starts the next."""
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet or not console.is_terminal,
+    )
+    with bar:
+        task = bar.add_task(first, total=total)
+
+        def step(description: str) -> None:
+            bar.update(task, advance=1, description=description)
+
+        yield step
 
 
 @app.command()
@@ -101,6 +156,7 @@ def coverage(
         Path | None, typer.Option("--output", "-o", help="folder for coverage.json")
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="overrides the config's seed")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Count how often each method's interval covers the truth over many replicates."""
     from pathfit.diagnostics.coverage import run_coverage
@@ -108,12 +164,12 @@ def coverage(
 
     cfg = _load(config, seed)
     folder = _output_folder(output, cfg.seed, "coverage")
-    with console.status("replicate 1") as status:
+    with _progress("replicates", max(replicates, 0), quiet) as step:
         report = run_coverage(
             cfg,
             replicates=replicates,
             noise=noise,  # type: ignore[arg-type]
-            on_replicate=lambda r: status.update(f"replicate {r + 1} of {replicates}"),
+            on_replicate=lambda r: step("replicates"),
         )
     table = Table(
         title=f"coverage of {report.level:.0%} intervals, {replicates} replicates, "
@@ -142,6 +198,28 @@ def coverage(
     console.print(table)
     path = write_json_atomic(folder / "coverage.json", report.to_json())
     console.print(f"coverage: {path}")
+
+
+@app.command("config")
+@_explain_errors
+def config_command(
+    example: Annotated[
+        bool, typer.Option("--example", help="print a complete, commented example config")
+    ] = False,
+    check_file: Annotated[
+        Path | None, typer.Option("--check", help="validate this config file and say so")
+    ] = None,
+) -> None:
+    """Print an example config (--example) or validate a config file (--check)."""
+    from pathfit.config import EXAMPLE, load_config
+
+    if check_file is not None:
+        load_config(check_file)
+        console.print(f"{check_file}: valid")
+    elif example:
+        typer.echo(EXAMPLE, nl=False)
+    else:
+        raise _bad("config", "no option", "--example or --check FILE")
 
 
 @app.command()
@@ -186,6 +264,7 @@ def bench(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="folder for bench.json")
     ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Measure speed side by side: pathfit against NumPy and plain torch, streamed memory,
     batched fits, the seed's recipe against the guarded fit, and the GPU when there is one."""
@@ -193,8 +272,8 @@ def bench(
     from pathfit.io import write_json_atomic
 
     folder = _output_folder(output, 0, "bench")
-    with console.status("benchmarking") as status:
-        report = run_bench(quick, progress=lambda what: status.update(f"benchmarking: {what}"))
+    with _progress("benchmarking", 5, quiet) as step:
+        report = run_bench(quick, progress=lambda what: step(f"benchmarking: {what}"))
     cpu = report["cpu"]
     table = Table(title=f"pathfit bench ({report['device']}{', quick' if quick else ''})")
     table.add_column("measure", no_wrap=True)

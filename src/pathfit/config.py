@@ -85,9 +85,23 @@ class SeedSgdConfig(_Section):
     max_steps: int = Field(10_000, ge=1)
 
 
-class NetworkConfig(GradientConfig):
+class SeedNetworkConfig(GradientConfig):
+    """The seed's network: n input nodes, tanh hidden layers of these widths, one output."""
+
     optimizer: Literal["auto", "sgd", "adam", "lbfgs"] = "lbfgs"
+    max_steps: int = Field(100, ge=1)
     hidden: list[int] = Field(default_factory=list)
+
+
+class PointwiseMlpConfig(GradientConfig):
+    """lambda_theta(x) applied to every path value: tanh hidden layers of these widths."""
+
+    optimizer: Literal["auto", "sgd", "adam", "lbfgs"] = "lbfgs"
+    max_steps: int = Field(12, ge=1)
+    hidden: list[int] = Field(default_factory=lambda: [16])
+
+
+NetworkConfig = SeedNetworkConfig | PointwiseMlpConfig
 
 
 class MethodsConfig(_Section):
@@ -98,12 +112,8 @@ class MethodsConfig(_Section):
     least_squares: LeastSquaresConfig = Field(default_factory=LeastSquaresConfig)
     seed_sgd: SeedSgdConfig = Field(default_factory=SeedSgdConfig)
     gradient: GradientConfig = Field(default_factory=GradientConfig)
-    seed_network: NetworkConfig = Field(
-        default_factory=lambda: NetworkConfig(max_steps=100, hidden=[])
-    )
-    pointwise_mlp: NetworkConfig = Field(
-        default_factory=lambda: NetworkConfig(max_steps=12, hidden=[16])
-    )
+    seed_network: SeedNetworkConfig = Field(default_factory=SeedNetworkConfig)
+    pointwise_mlp: PointwiseMlpConfig = Field(default_factory=PointwiseMlpConfig)
 
 
 class LambdaXConfig(_Section):
@@ -177,3 +187,93 @@ def _known_keys(loc: list[str]) -> list[str]:
             return []
         model = annotation
     return list(model.model_fields)
+
+
+EXAMPLE = """\
+# pathfit configuration: every key is optional; the values below are the defaults, which
+# reproduce the seed question's experiment. `pathfit run --config this.toml` accepts it as is.
+
+seed = 0                   # one integer seed for times, paths, noise, training order, bootstrap
+dtype = "float64"          # "float64" or "float32"
+device = "cpu"             # "cpu" or "cuda"
+
+[process]                  # the diffusion the paths follow
+kind = "abm"               # "abm": dX = mu dt + sigma dW; "gbm": dX = mu X dt + sigma X dW;
+                           # "ou": dX = theta (mu - X) dt + sigma dW
+x0 = 0.0                   # starting value (> 0 for gbm)
+mu = 0.5                   # drift (abm, gbm) or long-run mean (ou)
+sigma = 1.0                # volatility, >= 0
+theta = 1.0                # mean-reversion rate, > 0 (ou only)
+
+[sampling]
+n_paths = 100              # independent paths
+n_times = 1000             # observation times, drawn uniformly on (0, horizon]
+horizon = 10.0             # T
+
+[target]                   # what the aggregate targets k_j are
+kind = "constant"          # "constant": k_j = lam * mean_i x_ij^2;
+                           # "poly_lambda": lambda(x) = sum_d coef[d] x^d;
+                           # "poly_k": k_j = mean_i sum_p coef[p] x_ij^p
+lam = 0.25                 # the constant lambda
+coef = []                  # coefficients for poly_lambda / poly_k (their number sets the degree)
+noise_std = 0.0            # standard deviation of Gaussian noise added to each k_j
+
+[methods]
+# run = ["least_squares", "seed_sgd", "gradient", "seed_network", "pointwise_mlp"]
+#                          # default (run left out): every method that applies to the target
+level = 0.95               # confidence level of the intervals
+
+[methods.least_squares]    # closed form on the aggregated design
+interval = "auto"          # "auto", "classical", "path_bootstrap", "hac", "block_bootstrap"
+n_bootstrap = 300          # replicates of the bootstrap intervals
+
+[methods.seed_sgd]         # the seed's recipe as it was: per-sample SGD, fixed step, no guard
+lr = 0.01
+max_steps = 10000
+
+[methods.gradient]         # constant lambda (or the target's polynomial), guarded
+mode = "full"              # "per_sample", "minibatch" or "full"
+optimizer = "auto"         # "auto" (SGD at 1/L for one parameter, else L-BFGS), "sgd", "adam",
+                           # "lbfgs"
+# lr = 0.001               # default (left out): chosen from the curvature, 1/L
+batch_size = 32            # minibatch mode
+max_steps = 10000
+tol = 1e-10                # converged: relative parameter change <= tol and gradient small
+guard = true               # roll back and halve the step on a non-finite or exploding loss
+interval = "auto"
+holdout = 0.0              # fraction of the times held out for early stopping (0: none)
+patience = 10              # checks without hold-out improvement before stopping
+
+[methods.seed_network]     # the seed's network: x_1j..x_nj in, lambda_j out
+mode = "full"
+optimizer = "lbfgs"
+batch_size = 32
+max_steps = 100
+tol = 1e-10
+guard = true
+interval = "auto"
+holdout = 0.0
+patience = 10
+hidden = []                # widths of tanh hidden layers (none: one linear layer)
+
+[methods.pointwise_mlp]    # lambda_theta(x) applied to every path value
+mode = "full"
+optimizer = "lbfgs"
+batch_size = 32
+max_steps = 12
+tol = 1e-10
+guard = true
+interval = "auto"
+holdout = 0.0
+patience = 10
+hidden = [16]
+
+[lambda_x]                 # an extra experiment where lambda depends on x (off while coef = [])
+coef = []                  # e.g. [0.1, 0.0, 0.05] for lambda(x) = 0.1 + 0.05 x^2
+# noise_std = 0.0          # default (left out): target.noise_std
+max_degree = 4             # polynomial degrees 0..max_degree compared on held-out times
+widths = [4, 16]           # pointwise MLP widths compared the same way
+holdout = 0.2              # fraction of times held out
+patience = 3               # MLP early stopping
+mlp_max_steps = 30
+"""

@@ -6,6 +6,8 @@ a :class:`RunOutput`, and knows nothing of the terminal or of files.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import time
 import warnings
@@ -67,6 +69,19 @@ def versions() -> dict[str, str]:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "python": platform.python_version(),
+    }
+
+
+def manifest(config: RunConfig, *, started: str, finished: str) -> dict[str, Any]:
+    """Who made a result and from what: versions, seed, device, a hash of the config, and when."""
+    canonical = json.dumps(config.model_dump(), sort_keys=True)
+    return {
+        "versions": versions(),
+        "seed": config.seed,
+        "device": config.device,
+        "config_hash": "sha256:" + hashlib.sha256(canonical.encode()).hexdigest(),
+        "started": started,
+        "finished": finished,
     }
 
 

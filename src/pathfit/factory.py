@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from pathfit.config import METHOD_NAMES, GradientConfig, MethodName, NetworkConfig, RunConfig
+from pathfit.config import (
+    METHOD_NAMES,
+    GradientConfig,
+    MethodName,
+    NetworkConfig,
+    RunConfig,
+)
 from pathfit.estimators import GradientFit, LeastSquares
 from pathfit.exceptions import InputError
 from pathfit.models import (
