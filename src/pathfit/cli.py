@@ -82,7 +82,7 @@ def run(
     steps = len(_methods_of(cfg)) + 1 + bool(cfg.lambda_x.coef)
     with _progress("simulating", steps, quiet) as step:
         out = run_experiment(cfg, on_method=lambda name: step(f"fitting {name}"))
-    _finish_run(out, folder, started)
+    _finish_run(out, folder, started, "pathfit run")
 
 
 def _methods_of(cfg: RunConfig) -> tuple[str, ...]:
@@ -91,12 +91,12 @@ def _methods_of(cfg: RunConfig) -> tuple[str, ...]:
     return selected_methods(cfg)
 
 
-def _finish_run(out: RunOutput, folder: Path, started: str) -> None:
+def _finish_run(out: RunOutput, folder: Path, started: str, title: str) -> None:
     """Print the tables, then write results.json (with its manifest) atomically."""
     from pathfit.experiment import manifest
     from pathfit.io import write_json_atomic
 
-    console.print(_methods_table(out.rows, out.true))
+    console.print(_methods_table(out.rows, out.true, title))
     for row in out.rows:
         said = set(row["notes"])
         for line in [
@@ -138,6 +138,71 @@ def _progress(first: str, total: int, quiet: bool) -> Iterator[Callable[[str], N
             bar.update(task, advance=1, description=description)
 
         yield step
+
+
+@app.command("simulate")
+@_explain_errors
+def simulate_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="data file: .csv, .parquet, .npz")],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="TOML config; defaults: the seed experiment")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="overrides the config's seed")] = None,
+    layout: Annotated[str, typer.Option("--layout", help="long or wide (CSV, Parquet)")] = "long",
+) -> None:
+    """Simulate the configured experiment and write its paths and targets (and the true
+    parameters beside them) to a data file that `pathfit fit` reads back."""
+    from pathfit.datafiles import write_dataset
+    from pathfit.experiment import simulate_experiment
+
+    cfg = _load(config, seed)
+    paths, targets, truth = simulate_experiment(cfg)
+    written = write_dataset(output, paths, targets, truth=truth, layout=layout)  # type: ignore[arg-type]
+    console.print(
+        f"wrote {paths.n_paths} paths x {paths.n_times} times: "
+        + ", ".join(str(path) for path in written),
+        highlight=False,
+    )
+
+
+@app.command()
+@_explain_errors
+def fit(
+    data: Annotated[Path, typer.Argument(help="data file: .csv, .parquet or .npz")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML config: methods and model family to fit"),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="folder for results and report")
+    ] = None,
+    missing: Annotated[
+        str, typer.Option("--missing", help="raise (default) or omit times with missing values")
+    ] = "raise",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Fit your own paths and targets (or those `pathfit simulate` wrote) every applicable way."""
+    from pathfit._validation import check_choice
+    from pathfit.datafiles import read_dataset
+    from pathfit.experiment import fit_all
+    from pathfit.factory import spec_from_truth
+
+    cfg = _load(config, None)
+    check_choice("--missing", missing, ("raise", "omit"))
+    folder = _output_folder(output, cfg.seed, "fit")
+    started = _now()
+    dataset = read_dataset(data, missing=missing)  # type: ignore[arg-type]
+    if dataset.omitted_times:
+        console.print(f"omitted {dataset.omitted_times} times with missing values", style="dim")
+    with _progress("fitting", len(_methods_of(cfg)), quiet) as step:
+        out = fit_all(
+            cfg,
+            dataset.paths,
+            dataset.targets,
+            spec_from_truth(dataset.truth),
+            on_method=lambda name: step(f"fitting {name}"),
+        )
+    _finish_run(out, folder, started, f"pathfit fit {data.name}")
 
 
 @app.command()
@@ -363,9 +428,9 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _methods_table(rows: list[dict[str, Any]], true: dict[str, Any]) -> Table:
+def _methods_table(rows: list[dict[str, Any]], true: dict[str, Any], title: str) -> Table:
     truth = ", ".join(f"{k} = {_fmt(v)}" for k, v in true.items())
-    table = Table(title=f"pathfit run (true {truth})")
+    table = Table(title=f"{title} (true {truth})" if truth else f"{title} (truth unknown)")
     ci_key = next((k for k in rows[0] if k.startswith("ci")), "ci95") if rows else "ci95"
     for name, justify in [
         ("method", "left"),

@@ -111,6 +111,14 @@ def check_device(name: str) -> torch.device:
     return device
 
 
+def simulate_experiment(config: RunConfig) -> tuple[Paths, Targets, dict[str, Any]]:
+    """The configured experiment's paths, targets and true parameters, as ``run`` makes them."""
+    spec = build_spec(config)
+    paths = _simulate(config)
+    targets = make_targets(paths, spec, noise_std=config.target.noise_std, seed=config.seed)
+    return paths, targets, _truth(config, spec, paths)
+
+
 def run_experiment(
     config: RunConfig,
     on_method: Callable[[str], None] | None = None,
@@ -124,8 +132,7 @@ def run_experiment(
     spec = build_spec(config)
     selected_methods(config)  # fail on a bad method list before simulating
     start = time.perf_counter()
-    paths = _simulate(config)
-    targets = make_targets(paths, spec, noise_std=config.target.noise_std, seed=config.seed)
+    paths, targets, _ = simulate_experiment(config)
     simulate_s = time.perf_counter() - start
     out = fit_all(config, paths, targets, spec, on_method)
     out.simulate_s = simulate_s

@@ -134,3 +134,17 @@ def make_estimator(name: MethodName, config: RunConfig, paths: Paths) -> LeastSq
         else PointwiseMLP(network.hidden, seed=config.seed)
     )
     return gradient_fit(model, network, name, config)
+
+
+def spec_from_truth(truth: dict[str, object] | None) -> AbstractLinearSpec | None:
+    """The true specification recorded beside a dataset ({"lam": ...}, {"lam_coef": [...]} or
+    {"k_coef": [...]}), or None when it is unknown."""
+    if not truth:
+        return None
+    if "lam" in truth:
+        return ConstantLam(truth["lam"])  # type: ignore[arg-type]
+    if "lam_coef" in truth:
+        return PolynomialLam(tuple(truth["lam_coef"]))  # type: ignore[arg-type]
+    if "k_coef" in truth:
+        return KPolynomial(tuple(truth["k_coef"]))  # type: ignore[arg-type]
+    return None
