@@ -104,16 +104,21 @@ def test_history_records_train_and_holdout_loss_on_their_own_times():
     n = len(history.step)
     assert n == fit.n_iter_ >= 1
     assert len(history.holdout_loss) == len(history.train_loss) == n
-    # full batch: both measured at every step
-    assert all(v is not None for v in history.holdout_loss + history.train_loss)
-    # the first step's training loss is at the start (lam = 0): mean k^2 over the 800
-    # training times, not over all 1000
-    assert history.train_loss[0] == pytest.approx(float(k[train].square().mean()), rel=1e-12)
-    assert history.train_loss[0] != pytest.approx(float(k.square().mean()), rel=1e-3)
-    # each hold-out loss is the MSE on the 200 held-out times at the step's parameters
-    for (lam,), loss in zip(history.params, history.holdout_loss, strict=True):
+    # full batch: the hold-out loss at every step, the training loss at every step but the
+    # last (it is known one step later); both at the parameters after the step
+    assert all(v is not None for v in history.holdout_loss)
+    assert all(v is not None for v in history.train_loss[:-1]) and history.train_loss[-1] is None
+    for (lam,), loss, train_loss in zip(
+        history.params, history.holdout_loss, history.train_loss, strict=True
+    ):
+        # the MSE on the 200 held-out times, and on the 800 training times (not all 1000)
         expected = float((lam * design[held] - k[held]).square().mean())
         assert loss == pytest.approx(expected, rel=1e-12)
+        if train_loss is not None:
+            on_train = float((lam * design[train] - k[train]).square().mean())
+            assert train_loss == pytest.approx(on_train, rel=1e-12)
+            everywhere = float((lam * design - k).square().mean())
+            assert train_loss != pytest.approx(everywhere, rel=1e-9)
 
 
 def test_minibatch_measures_holdout_loss_at_epoch_ends_only():

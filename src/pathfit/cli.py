@@ -107,10 +107,13 @@ def _finish_run(out: RunOutput, folder: Path, started: str, title: str) -> None:
             console.print(f"[dim]{row['name']}: {line}[/dim]", highlight=False)
     if out.lambda_x is not None:
         console.print(_lambda_x_table(out.lambda_x))
+    from pathfit.report import write_report
+
     results = out.to_json()
+    written = write_report(folder, out, title=title)
     results["manifest"] = manifest(out.config, started=started, finished=_now())
     path = write_json_atomic(folder / "results.json", results)
-    console.print(f"results: {path}")
+    console.print(f"results: {path}; report: {written['report.html']}")
 
 
 def _now() -> str:

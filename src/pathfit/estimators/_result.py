@@ -59,10 +59,12 @@ class Stability:
 class History:
     """Per-step training record.
 
-    ``loss`` is the loss of the step's batch; ``train_loss`` and ``holdout_loss`` are the
-    full training and hold-out losses where they were measured (every step in full-batch mode,
-    at epoch ends otherwise; None elsewhere). ``estimate`` is the model's lambda estimate where
-    it was measured; ``params`` holds all parameters for models with at most 64.
+    ``loss`` is the loss of the step's batch, at the parameters before the step;
+    ``train_loss`` and ``holdout_loss`` are the full training and hold-out losses at the
+    parameters after the step, where they were measured (every step in full-batch mode, except
+    the training loss of the last step; at epoch ends otherwise; None elsewhere). ``estimate``
+    is the model's lambda estimate where it was measured; ``params`` holds all parameters for
+    models with at most 64.
     """
 
     step: list[int] = field(default_factory=list)

@@ -496,7 +496,10 @@ class _Training:
             # the full-batch loss returned by the step belongs to the parameters before it
             if loss <= self.best_loss:
                 self.best_loss, self.best = loss, before
-            self.history.train_loss[-1] = loss
+            if len(self.history.train_loss) >= 2:
+                # this loss belongs to the parameters after the previous step: record it there,
+                # beside that step's hold-out loss, which was measured at the same parameters
+                self.history.train_loss[-2] = loss
             return _relative_change(after, before)
         if not batch.epoch_end:
             return None

@@ -1,0 +1,66 @@
+"""summary.md: the methods table and the key messages, in Markdown."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pathfit.report import _content as content
+from pathfit.report._build import ReportFigure
+
+if TYPE_CHECKING:
+    from pathfit.experiment import RunOutput
+
+
+def cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: no pipes, no line breaks."""
+    return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(cell(h) for h in header) + " |"]
+    lines.append("|" + "|".join("---" for _ in header) + "|")
+    lines.extend("| " + " | ".join(cell(c) for c in row) + " |" for row in rows)
+    return lines
+
+
+def render_summary(out: RunOutput, figures: list[ReportFigure], *, title: str) -> str:
+    """The run in Markdown: setup, methods table, key messages, lambda(x), figures."""
+    level = content.level_label(out.config.methods.level)
+    lines = [f"# {title}", "", f"_{content.QUESTION}_", ""]
+    lines.extend(f"- **{label}**: {text}" for label, text in content.describe_run(out))
+    lines += ["", "## Methods", ""]
+    rows = []
+    for row in content.method_rows(out):
+        status = row.status
+        if row.status not in ("converged", "early_stopped") and row.message:
+            status += f": {row.message}"
+        rows.append(
+            [
+                row.name,
+                "; ".join(row.estimate),
+                row.error,
+                "; ".join(row.interval),
+                row.interval_method,
+                row.steps,
+                row.wall_s,
+                status,
+            ]
+        )
+    header = [c.format(level=level) for c in content.METHOD_COLUMNS]
+    lines += _table(header, rows)
+    lines += ["", "## Key messages", ""]
+    lines.extend(f"- {m}" for m in content.key_messages(out))
+    if out.lambda_x:
+        lines += ["", "## lambda(x)", ""]
+        for table in content.lambda_x_tables(out.lambda_x, out.config.methods.level):
+            lines += [f"### {table.title}", ""]
+            header = table.header if any(table.header) else ["item", "value"]
+            lines += _table(header, table.rows)
+            if table.note:
+                lines += ["", table.note]
+            lines.append("")
+    if figures:
+        lines += ["", "## Figures", ""]
+        lines.extend(f"- [{f.title}]({f.filename}): {f.caption}" for f in figures)
+    lines += ["", "The full report, with figures and per-method diagnostics: report.html.", ""]
+    return "\n".join(lines)

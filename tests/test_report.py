@@ -1,0 +1,325 @@
+"""The run report: figures, the self-contained HTML page, summary.md, and the page in a browser."""
+
+from __future__ import annotations
+
+import base64
+import html
+import importlib.util
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from pathfit.config import parse_config
+from pathfit.experiment import RunOutput, run_experiment
+from pathfit.report import (
+    plot_gradient_traces,
+    plot_lambda_x,
+    plot_losses,
+    plot_paths_fan,
+    plot_residuals,
+    plot_targets_fit,
+    write_report,
+)
+from pathfit.report._build import fitted_targets, lambda_x_curves
+from pathfit.report.figures import DPI, FIGSIZE
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+CONSTANT = {
+    "sampling": {"n_paths": 20, "n_times": 200},
+    "methods": {
+        "run": ["least_squares", "seed_sgd", "gradient", "pointwise_mlp"],
+        # hidden is given: a partial [methods.pointwise_mlp] table otherwise loses the
+        # default width and PointwiseMLP refuses an empty hidden list
+        "pointwise_mlp": {"max_steps": 3, "hidden": [8]},
+    },
+}
+POLY = {
+    "target": {"kind": "poly_lambda", "coef": [0.1, 0.0, 0.05], "noise_std": 0.01},
+    "sampling": {"horizon": 2.0, "n_paths": 20, "n_times": 200},
+    "methods": {
+        "pointwise_mlp": {"max_steps": 3, "hidden": [8]},
+        "gradient": {"holdout": 0.2},
+    },
+    "lambda_x": {"coef": [0.1, 0.0, 0.05], "widths": [4], "mlp_max_steps": 3, "max_degree": 2},
+}
+FIGURES = ("paths.png", "targets.png", "residuals.png", "gradient.png", "losses.png")
+
+
+@pytest.fixture(scope="module")
+def constant_run() -> RunOutput:
+    return run_experiment(parse_config(CONSTANT))
+
+
+@pytest.fixture(scope="module")
+def poly_run() -> RunOutput:
+    return run_experiment(parse_config(POLY))
+
+
+@pytest.fixture(scope="module")
+def constant_report(constant_run: RunOutput, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("constant_report")
+    write_report(folder, constant_run)
+    return folder
+
+
+def _png_count(folder: Path) -> int:
+    return len(list(folder.glob("*.png")))
+
+
+def _check_png(path: Path) -> None:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC, f"{path.name} is not a PNG"
+    image = imread(io.BytesIO(data), format="png")
+    width, height = round(FIGSIZE[0] * DPI), round(FIGSIZE[1] * DPI)
+    assert image.shape[:2] == (height, width), f"{path.name}: {image.shape}"
+    assert image.std() > 0.01, f"{path.name} is blank"
+
+
+def _method_rows(page: str) -> list[str]:
+    table = re.search(r'<table id="methods">(.*?)</table>', page, re.S)
+    assert table is not None, "no #methods table"
+    body = re.search(r"<tbody>(.*?)</tbody>", table.group(1), re.S)
+    assert body is not None
+    return re.findall(r"<tr\b.*?</tr>", body.group(1), re.S)
+
+
+def test_importing_the_report_does_not_import_matplotlib() -> None:
+    code = "import sys, pathfit.report; print('matplotlib' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+def test_write_report_files(constant_run: RunOutput, constant_report: Path) -> None:
+    names = {p.name for p in constant_report.iterdir()}
+    expected = {*FIGURES, "lambda_x.png", "report.html", "summary.md"}
+    assert names == expected  # nothing else: no temporary files left behind
+    for name in (*FIGURES, "lambda_x.png"):
+        _check_png(constant_report / name)
+
+    page = (constant_report / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>")
+    assert 'id="methods"' in page
+    rows = _method_rows(page)
+    assert len(rows) == len(constant_run.rows) == 4
+    for row, method in zip(
+        rows, ("least_squares", "seed_sgd", "gradient", "pointwise_mlp"), strict=True
+    ):
+        assert f'data-method="{method}"' in row
+    # self-contained: no reference to anything outside the file
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:|#)""", page)
+    assert "<script" not in page
+    images = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(images) == _png_count(constant_report) == 6
+    assert all(base64.b64decode(i)[:8] == PNG_MAGIC for i in images)
+    # the diverged seed recipe is shown with its reason, escaped
+    seed_row = rows[1]
+    assert "diverged" in seed_row
+    seed_message = constant_run.rows[1]["message"]
+    assert constant_run.rows[1]["status"] == "diverged"
+    assert "the loss became non-finite at step" in seed_message
+    assert html.escape(seed_message) in seed_row
+    # stability and identifiability notes per method
+    assert "stable bound 2/L" in page and "curvature L" in page
+    assert "weight directions" in page  # the pointwise MLP's identifiability warning
+    assert "<pre>" in page and "[sampling]" in page and "n_paths = 20" in page
+    assert "torch" in page and "matplotlib" in page
+
+    summary = (constant_report / "summary.md").read_text(encoding="utf-8")
+    assert "| method | estimate | \\|error\\| | 95% interval |" in summary
+    table_rows = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert len(table_rows) == 1 + 4
+    assert any(
+        line.startswith("| seed_sgd |") and "diverged: the loss became" in line
+        for line in table_rows
+    )
+    assert "## Key messages" in summary
+
+
+def test_write_report_poly_lambda(poly_run: RunOutput, tmp_path: Path) -> None:
+    files = write_report(tmp_path, poly_run, title="poly <lambda> & co")
+    assert set(files) == {*FIGURES, "lambda_x.png", "report.html", "summary.md"}
+    assert all(path.is_file() and path.parent == tmp_path for path in files.values())
+    for name in (*FIGURES, "lambda_x.png"):
+        _check_png(files[name])
+    page = files["report.html"].read_text(encoding="utf-8")
+    assert "poly &lt;lambda&gt; &amp; co" in page and "<lambda>" not in page
+    rows = _method_rows(page)
+    assert len(rows) == len(poly_run.rows) == 3
+    assert "c2 = " in rows[0]  # coefficients, one per line
+    assert 'id="lambda-x"' in page and "Polynomial degree chosen on held-out times" in page
+    assert "(chosen)" in page
+    assert len(re.findall(r'<img src="data:image/png;base64,', page)) == _png_count(tmp_path)
+    summary = files["summary.md"].read_text(encoding="utf-8")
+    assert "## lambda(x)" in summary
+
+
+def test_lambda_x_band_is_the_least_squares_interval(poly_run: RunOutput) -> None:
+    grid, curves, truth, band, label = lambda_x_curves(poly_run)
+    assert set(curves) == {"least_squares (degree 2)", "pointwise_mlp"}
+    assert truth is not None and band is not None and "95%" in label
+    lower, upper = band
+    centre = curves["least_squares (degree 2)"]
+    assert np.all(lower <= centre) and np.all(centre <= upper)
+    # the noisy least-squares fit is close to the truth, and its band is not degenerate
+    assert np.max(np.abs(centre - truth)) < 0.05
+    assert np.all(upper - lower > 0)
+    x = grid.numpy()
+    values = poly_run.paths.values.numpy()
+    assert x[0] > values.min() and x[-1] < values.max()
+
+
+def test_write_report_writes_nothing_when_building_fails(
+    constant_run: RunOutput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pathfit.report.figures as figures
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("broken figure")
+
+    monkeypatch.setattr(figures, "plot_lambda_x", broken)  # the last figure built
+    folder = tmp_path / "report"
+    with pytest.raises(RuntimeError, match="broken figure"):
+        write_report(folder, constant_run)
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_figure_functions_draw_on_the_given_axes(constant_run: RunOutput) -> None:
+    out = constant_run
+    fig = Figure()
+    axes = fig.subplots(2, 3).ravel()
+    fitted = fitted_targets(out)
+    k = out.targets.values.numpy()
+    times = out.targets.times.numpy()
+    grid, curves, truth, band, _ = lambda_x_curves(out)
+    calls = [
+        lambda ax: plot_paths_fan(out.paths, ax=ax, n_shown=5),
+        lambda ax: plot_targets_fit(times, k, fitted, ax=ax),
+        lambda ax: plot_residuals(times, {n: k - f for n, f in fitted.items()}, ax=ax),
+        lambda ax: plot_gradient_traces(out.results, 0.25, ax=ax),
+        lambda ax: plot_losses(out.results, ax=ax),
+        lambda ax: plot_lambda_x(grid, curves, truth, band, ax=ax),
+    ]
+    for ax, call in zip(axes, calls, strict=True):
+        got_fig, got_ax = call(ax)
+        assert got_fig is fig and got_ax is ax
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+        assert ax.get_legend() is not None
+    assert axes[1].get_xlabel() == "time t" and axes[1].get_ylabel() == "k_j"
+    assert axes[3].get_yscale() == "log"
+    assert axes[3].get_ylabel() == "|lambda_hat - lambda|"
+    assert axes[4].get_yscale() == "log"
+
+
+def test_figure_functions_make_their_own_figure(constant_run: RunOutput) -> None:
+    fig, ax = plot_paths_fan(constant_run.paths)
+    assert isinstance(fig, Figure) and ax.figure is fig
+    assert tuple(fig.get_size_inches()) == pytest.approx(FIGSIZE)
+    assert fig.dpi == DPI
+    # with the truth unknown the traces show the estimate itself
+    fig, ax = plot_gradient_traces(constant_run.results, None)
+    assert ax.get_ylabel() == "|lambda_hat|" and ax.get_yscale() == "log"
+    labels = ax.get_legend_handles_labels()[1]
+    assert any(label.startswith("seed_sgd (diverged") for label in labels)
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
+
+
+def _browser_or_skip() -> str:
+    in_ci = os.environ.get("CI", "").lower() == "true"
+    chromium = _chromium()
+    reason = None
+    if importlib.util.find_spec("playwright") is None:
+        reason = "the playwright Python package is not installed (pip install playwright)"
+    elif chromium is None:
+        reason = "no chromium found (looked for chromium, chromium-browser, /usr/bin/chromium)"
+    if reason is not None:
+        if in_ci:
+            pytest.fail(f"CI=true but the browser test cannot run: {reason}")
+        pytest.skip(reason)
+    assert chromium is not None
+    return chromium
+
+
+def test_report_renders_in_chromium(constant_report: Path, tmp_path: Path) -> None:
+    chromium = _browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.on(
+                "console",
+                lambda msg: errors.append(f"console: {msg.text}") if msg.type == "error" else None,
+            )
+            page.on("pageerror", lambda err: errors.append(f"pageerror: {err}"))
+            requests: list[str] = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto((constant_report / "report.html").as_uri(), wait_until="load")
+            images = page.evaluate(
+                "() => Array.from(document.images).map(i => [i.complete, i.naturalWidth])"
+            )
+            n_rows = page.evaluate("() => document.querySelectorAll('#methods tbody tr').length")
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert len(images) == _png_count(constant_report)
+    assert all(complete and width > 0 for complete, width in images), images
+    assert n_rows == 4
+    # the page itself and its data URIs only: nothing fetched from anywhere else
+    assert all(url.startswith(("file:", "data:")) for url in requests), requests
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_config_toml_reads_back(poly_run: RunOutput) -> None:
+    import tomllib
+
+    from pathfit.report._content import config_toml
+
+    text = config_toml(poly_run.config.model_dump())
+    assert parse_config(tomllib.loads(text)) == poly_run.config
+
+
+def test_markdown_cells_escape_pipes_and_newlines() -> None:
+    from pathfit.report._markdown import cell
+
+    assert cell("2 max_j |Phi_j|^2\nnext") == "2 max_j \\|Phi_j\\|^2 next"
+
+
+def test_browser_test_fails_in_ci_without_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        _browser_or_skip()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        _browser_or_skip()
