@@ -196,7 +196,8 @@ def fit(
     started = _now()
     dataset = read_dataset(data, missing=missing)  # type: ignore[arg-type]
     if dataset.omitted_times:
-        console.print(f"omitted {dataset.omitted_times} times with missing values", style="dim")
+        n = dataset.omitted_times
+        console.print(f"omitted {n} time{'s' if n > 1 else ''} with missing values", style="dim")
     with _progress("fitting", len(_methods_of(cfg)), quiet) as step:
         out = fit_all(
             cfg,
