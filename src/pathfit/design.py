@@ -137,7 +137,9 @@ def streamed_design(
         from pathfit.kernels import triton_design  # imports Triton: only ever on CUDA
 
         if triton_design.available():
-            return triton_design.fused_design(process, n_paths, times, powers, seed)
+            # the times were checked above: no second read-back from the device
+            design = triton_design.fused_design(process, n_paths, times, powers, seed, check=False)
+            return design.to(times.dtype)
     if backend == "triton":
         raise InputError(
             "backend",
