@@ -14,6 +14,17 @@ def _seed_everything() -> None:
     np.random.seed(0)  # noqa: NPY002 - the legacy global stream is what we pin here
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # The fits under test are small: a second intra-op thread buys nothing, and on a busy
+    # 2-core machine the threads' contention makes network fits ten times slower. pathfit's own
+    # worker threads (tiled simulation, coverage) still use every core.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():
         return

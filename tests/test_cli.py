@@ -6,21 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from pathfit.cli import app
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # These fits are small: a second intra-op thread buys nothing, and on a busy 2-core machine
-    # the threads' contention makes the network fits ten times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 SMALL_CONFIG = """\
 [sampling]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from pathfit.cli import app
@@ -17,14 +16,6 @@ SMALL = (
     '[methods]\nrun = ["least_squares", "gradient", "seed_network"]\n'
     "[methods.seed_network]\nmax_steps = 20\n"
 )
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _config(tmp_path: Path, text: str = SMALL) -> Path:

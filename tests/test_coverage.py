@@ -13,7 +13,6 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 from scipy import stats
 from typer.testing import CliRunner
 
@@ -33,14 +32,6 @@ LOWER = int(stats.binom.ppf(ALPHA, REPLICATES, 0.93))  # 120 of 150
 # this is 150 (0.97^150 = 0.01 > ALPHA), so over-coverage cannot be rejected by the count
 # alone: the width check below catches intervals that are too wide.
 UPPER = int(stats.binom.isf(ALPHA, REPLICATES, 0.97))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

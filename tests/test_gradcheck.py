@@ -21,14 +21,6 @@ from pathfit.models import (
 from pathfit.targets import ConstantLam
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class _WrongSquare(torch.autograd.Function):
     """y = x^2 with a backward that forgets the factor 2 (the seed question's kind of slip)."""
 

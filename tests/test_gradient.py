@@ -23,17 +23,6 @@ import pathfit as pf
 from pathfit.models import ConstantLambda, PointwiseMLP, PolynomialLambda, SeedNetwork
 from pathfit.targets import ConstantLam, PolynomialLam
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # These fits are small: a second intra-op thread buys nothing, and on a busy 2-core machine
-    # the threads' contention makes the network fits ten times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 LAM = 0.25
 CONVERGED_RTOL = 1e-6  # guaranteed by the convergence rule, see the module docstring
 EXACT_RTOL = 1e-10

@@ -16,14 +16,6 @@ from pathfit.models import ConstantLambda, PointwiseMLP
 from pathfit.targets import ConstantLam
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class RecordingLambda(ConstantLambda):
     """Constant lambda that records, for every forward pass, whether autograd was on and which
     design rows (s_j values, distinct for distinct times) it was given."""

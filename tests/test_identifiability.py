@@ -19,14 +19,6 @@ from pathfit.models import ConstantLambda, PointwiseMLP, PolynomialLambda, SeedN
 from pathfit.targets import ConstantLam
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _paths(n_paths: int = 100, n_times: int = 1000, mu: float = 0.5, seed: int = 0) -> pf.Paths:
     return pf.simulate(
         pf.ABM(mu=mu, sigma=1.0), n_paths=n_paths, n_times=n_times, horizon=10.0, seed=seed

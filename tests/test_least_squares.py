@@ -18,17 +18,6 @@ import pathfit as pf
 from pathfit.models import ConstantLambda, PointwiseMLP, PolynomialK, PolynomialLambda, SeedNetwork
 from pathfit.targets import ConstantLam, KPolynomial, PolynomialLam
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # These fits are small: a second intra-op thread buys nothing, and on a busy 2-core machine
-    # the threads' contention makes the network fits ten times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 LAM = 0.25
 
 # The two polynomial problems of the issue: lambda(x) of degree 2 and k of degree 3. A horizon of

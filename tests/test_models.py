@@ -17,17 +17,6 @@ from pathfit.models import (
 )
 from pathfit.targets import ConstantLam
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # These fits are small: a second intra-op thread buys nothing, and on a busy 2-core machine
-    # the threads' contention makes the network fits ten times slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 MODELS = {
     "constant": ConstantLambda,
     "poly_lambda": lambda: PolynomialLambda(2),

@@ -18,14 +18,6 @@ TRUE = PolynomialLam((0.1, 0.0, 0.05))  # lambda(x) = 0.1 + 0.05 x^2: degree 2
 DEGREES = range(5)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _paths(seed: int) -> pf.Paths:
     return pf.simulate(
         pf.ABM(mu=0.5, sigma=1.0), n_paths=100, n_times=1000, horizon=10.0, seed=seed

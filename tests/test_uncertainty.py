@@ -26,15 +26,6 @@ LAM = 0.25
 ABM = pf.ABM(mu=0.5, sigma=1.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    # Many small fits: on a busy 2-core machine a second intra-op thread makes them far slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _paths(seed: int) -> pf.Paths:
     return pf.simulate(ABM, n_paths=100, n_times=1000, horizon=10.0, seed=seed)
 
