@@ -23,7 +23,12 @@ import torch
 from scipy import stats
 
 from pathfit._types import Design, Params, PathValues, TargetValues
-from pathfit.estimators._linalg import LinearSolution, ScaledSVD, solution_at
+from pathfit.estimators._linalg import (
+    LinearSolution,
+    ScaledSVD,
+    solution_at,
+    solve_least_squares,
+)
 from pathfit.exceptions import InputError
 
 IntervalMethod = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
@@ -213,7 +218,7 @@ def _bootstrap(
 
 def estimate_uncertainty(
     design: Design,
-    coef: Params,
+    coef: Params | None,
     targets: TargetValues,
     *,
     method: IntervalMethod,
@@ -223,8 +228,12 @@ def estimate_uncertainty(
     n_bootstrap: int = N_BOOTSTRAP,
     generator: torch.Generator,
 ) -> tuple[LinearSolution, Uncertainty]:
-    """The classical account of ``coef`` and the uncertainty by ``method`` ("auto": chosen)."""
-    solution = solution_at(design, coef, targets)
+    """The classical account of ``coef`` (None: the least-squares solution, solved here) and
+    the uncertainty by ``method`` ("auto": chosen)."""
+    if coef is None:
+        solution = solve_least_squares(design, targets)
+    else:
+        solution = solution_at(design, coef, targets)
     have_paths = values is not None and powers is not None
     if method == "auto":
         method, reason = choose_interval(solution.residuals, targets, have_paths)

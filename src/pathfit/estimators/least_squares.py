@@ -12,7 +12,7 @@ from pathfit._types import Design, PathValues, TargetValues
 from pathfit._validation import check_choice, check_int, check_tensor
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._data import check_data, check_level
-from pathfit.estimators._linalg import LinearSolution, solve_least_squares
+from pathfit.estimators._linalg import LinearSolution
 from pathfit.estimators._result import FitResult
 from pathfit.estimators._uncertainty import (
     INTERVAL_METHODS,
@@ -133,10 +133,9 @@ class LeastSquares(AbstractEstimator):
         values: PathValues | None,
     ) -> LeastSquares:
         start = time.perf_counter()
-        solution = solve_least_squares(design, targets)
         solution, uncertainty = estimate_uncertainty(
             design,
-            solution.coef,
+            None,
             targets,
             method=self.interval,
             level=self.level,
