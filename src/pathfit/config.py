@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from pathfit.estimators._uncertainty import IntervalMethod
 from pathfit.exceptions import InputError
 
 MethodName = Literal["least_squares", "seed_sgd", "gradient", "seed_network", "pointwise_mlp"]
@@ -57,7 +58,7 @@ class TargetConfig(_Section):
     noise_std: float = Field(0.0, ge=0)
 
 
-IntervalName = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
+IntervalName = IntervalMethod  # the estimators' own closed set
 
 
 class LeastSquaresConfig(_Section):

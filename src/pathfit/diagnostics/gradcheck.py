@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from pathfit.config import RunConfig
-from pathfit.estimators._data import check_data
+from pathfit.estimators._data import check_data, min_times
 from pathfit.models import (
     AbstractLinearModel,
     AbstractModel,
@@ -105,7 +105,7 @@ def check_gradients(
     """
     model = copy.deepcopy(model).to(torch.float64)
     paths64 = Paths(paths.values.to(torch.float64), paths.times.to(torch.float64))
-    paths64, k = check_data(paths64, targets, _n_params(model))
+    paths64, k = check_data(paths64, targets, min_times(model))
     model.adapt(paths64)
     inputs = model.prepare(paths64)
     if k.shape[0] > max_times:
@@ -155,10 +155,6 @@ def check_gradients(
                 )
             )
     return report
-
-
-def _n_params(model: AbstractModel) -> int:
-    return len(model.powers) if isinstance(model, AbstractLinearModel) else 1
 
 
 def check_builtin_models(config: RunConfig) -> list[GradientCheck]:

@@ -7,6 +7,7 @@ import torch
 from pathfit._types import TargetValues
 from pathfit._validation import check_real, check_tensor
 from pathfit.exceptions import InputError
+from pathfit.models import AbstractLinearModel, AbstractModel
 from pathfit.paths import Paths
 from pathfit.targets import Targets
 
@@ -45,3 +46,9 @@ def check_level(level: object) -> float:
     if not 0 < level < 1:
         raise InputError("level", level, "a confidence level in (0, 1)")
     return level
+
+
+def min_times(model: AbstractModel) -> int:
+    """The fewest observation times a fit of ``model`` needs: one per coefficient of a linear
+    model (a network's weights are not identified by count, so one time suffices to train)."""
+    return len(model.powers) if isinstance(model, AbstractLinearModel) else 1

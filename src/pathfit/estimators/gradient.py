@@ -18,7 +18,7 @@ from pathfit._types import Status, TargetValues
 from pathfit._validation import check_choice, check_int, check_real
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
-from pathfit.estimators._data import check_data, check_level
+from pathfit.estimators._data import check_data, check_level, min_times
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
 from pathfit.estimators._uncertainty import (
     INTERVAL_METHODS,
@@ -150,10 +150,10 @@ class GradientFit(AbstractEstimator):
         start = time.perf_counter()
         self._check_hyperparameters()
         model = copy.deepcopy(self.model).to(dtype=_dtype_of(paths), device=_device_of(paths))
-        paths, k = check_data(paths, targets, _n_linear_params(model))
+        paths, k = check_data(paths, targets, min_times(model))
         model.adapt(paths)
         inputs = model.prepare(paths)
-        train, held = _split_times(k.shape[0], self.holdout, _n_linear_params(model), self.seed)
+        train, held = _split_times(k.shape[0], self.holdout, min_times(model), self.seed)
         holdout = None if held is None else (inputs[held], k[held])
         if train is not None:
             inputs, k = inputs[train], k[train]
@@ -260,10 +260,6 @@ def _dtype_of(paths: object) -> torch.dtype:
 
 def _device_of(paths: object) -> torch.device:
     return paths.device if isinstance(paths, Paths) else torch.device("cpu")
-
-
-def _n_linear_params(model: AbstractModel) -> int:
-    return len(model.powers) if isinstance(model, AbstractLinearModel) else 1
 
 
 @dataclass
