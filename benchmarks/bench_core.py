@@ -41,9 +41,9 @@ import numpy as np
 import torch
 
 import pathfit
-from pathfit.config import RunConfig, parse_config
+from pathfit.app.config import RunConfig, parse_config
+from pathfit.app.experiment import run_experiment
 from pathfit.design import power_design, streamed_design
-from pathfit.experiment import run_experiment
 from pathfit.processes import ABM, sample_times
 
 REPO = Path(__file__).resolve().parent.parent
@@ -519,12 +519,12 @@ def bench_cold_cli(plan: Plan) -> dict[str, Any]:
     cli = Path(sys.executable).parent / "pathfit"
     commands = {
         "python": [sys.executable, "-c", "pass"],
-        "import": [sys.executable, "-c", "import pathfit.cli, pathfit.experiment"],
+        "import": [sys.executable, "-c", "import pathfit.cli, pathfit.app.experiment"],
         "pathfit_run": [str(cli), "run", "-o"],
     }
     labels = {
         "python": "python -c pass",
-        "import": "python -c 'import pathfit.cli, pathfit.experiment'",
+        "import": "python -c 'import pathfit.cli, pathfit.app.experiment'",
         "pathfit_run": "pathfit run -o TMP",
     }
     samples: dict[str, list[float]] = {name: [] for name in commands}

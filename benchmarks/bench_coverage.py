@@ -15,8 +15,8 @@ import json
 import time
 from pathlib import Path
 
-from pathfit.config import RunConfig
-from pathfit.diagnostics.coverage import NOISE_KINDS, run_coverage
+from pathfit.app.config import RunConfig
+from pathfit.app.coverage import NOISE_KINDS, run_coverage
 
 
 def main() -> None:

@@ -26,8 +26,8 @@ from rich.table import Table
 from pathfit.exceptions import PathfitError
 
 if TYPE_CHECKING:
-    from pathfit.config import RunConfig
-    from pathfit.experiment import RunOutput
+    from pathfit.app.config import RunConfig
+    from pathfit.app.experiment import RunOutput
 
 app = typer.Typer(
     add_completion=False,
@@ -74,7 +74,7 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Simulate the experiment and fit it every applicable way."""
-    from pathfit.experiment import run_experiment
+    from pathfit.app.experiment import run_experiment
 
     cfg = _load(config, seed)
     folder = _output_folder(output, cfg.seed, "run")
@@ -86,15 +86,15 @@ def run(
 
 
 def _methods_of(cfg: RunConfig) -> tuple[str, ...]:
-    from pathfit.factory import selected_methods
+    from pathfit.app.build import selected_methods
 
     return selected_methods(cfg)
 
 
 def _finish_run(out: RunOutput, folder: Path, started: str, title: str) -> None:
     """Print the tables, then write results.json (with its manifest) atomically."""
-    from pathfit.experiment import manifest
-    from pathfit.io import write_json_atomic
+    from pathfit.app.experiment import manifest
+    from pathfit.atomic import write_json_atomic
 
     console.print(_methods_table(out.rows, out.true, title))
     for row in out.rows:
@@ -155,8 +155,8 @@ def simulate_command(
 ) -> None:
     """Simulate the configured experiment and write its paths and targets (and the true
     parameters beside them) to a data file that `pathfit fit` reads back."""
+    from pathfit.app.experiment import simulate_experiment
     from pathfit.datafiles import write_dataset
-    from pathfit.experiment import simulate_experiment
 
     cfg = _load(config, seed)
     paths, targets, truth = simulate_experiment(cfg)
@@ -186,9 +186,9 @@ def fit(
 ) -> None:
     """Fit your own paths and targets (or those `pathfit simulate` wrote) every applicable way."""
     from pathfit._validation import check_choice
+    from pathfit.app.build import spec_from_truth
+    from pathfit.app.experiment import fit_all
     from pathfit.datafiles import read_dataset
-    from pathfit.experiment import fit_all
-    from pathfit.factory import spec_from_truth
 
     cfg = _load(config, None)
     check_choice("--missing", missing, ("raise", "omit"))
@@ -228,8 +228,8 @@ def coverage(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Count how often each method's interval covers the truth over many replicates."""
-    from pathfit.diagnostics.coverage import run_coverage
-    from pathfit.io import write_json_atomic
+    from pathfit.app.coverage import run_coverage
+    from pathfit.atomic import write_json_atomic
 
     cfg = _load(config, seed)
     folder = _output_folder(output, cfg.seed, "coverage")
@@ -280,7 +280,7 @@ def config_command(
     ] = None,
 ) -> None:
     """Print an example config (--example) or validate a config file (--check)."""
-    from pathfit.config import EXAMPLE, load_config
+    from pathfit.app.config import EXAMPLE, load_config
 
     if check_file is not None:
         load_config(check_file)
@@ -302,7 +302,7 @@ def check(
 
     Exit code 0 when all pass, 1 when any fails.
     """
-    from pathfit.diagnostics.gradcheck import check_builtin_models
+    from pathfit.app.checks import check_builtin_models
 
     checks = check_builtin_models(_load(config, None))
     table = Table(title="gradient check: autograd against central differences (float64)")
@@ -337,8 +337,8 @@ def bench(
 ) -> None:
     """Measure speed side by side: pathfit against NumPy and plain torch, streamed memory,
     batched fits, the seed's recipe against the guarded fit, and the GPU when there is one."""
-    from pathfit.bench import run_bench
-    from pathfit.io import write_json_atomic
+    from pathfit.app.bench import run_bench
+    from pathfit.atomic import write_json_atomic
 
     folder = _output_folder(output, 0, "bench")
     with _progress("benchmarking", 5, quiet) as step:
@@ -383,7 +383,7 @@ def bench(
 
 
 def _load(config: Path | None, seed: int | None) -> RunConfig:
-    from pathfit.config import RunConfig, load_config
+    from pathfit.app.config import RunConfig, load_config
 
     cfg = load_config(config) if config is not None else RunConfig()
     if seed is not None:

@@ -50,8 +50,8 @@ import numpy as np
 import torch
 
 from pathfit._validation import check_choice
+from pathfit.atomic import _current_umask
 from pathfit.exceptions import InputError
-from pathfit.io import _current_umask
 from pathfit.paths import Paths
 from pathfit.targets import Targets
 

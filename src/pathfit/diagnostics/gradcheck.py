@@ -14,20 +14,12 @@ from typing import Any
 
 import torch
 
-from pathfit.config import RunConfig
 from pathfit.estimators._data import check_data, min_times
 from pathfit.models import (
-    AbstractLinearModel,
     AbstractModel,
-    ConstantLambda,
-    PointwiseMLP,
-    PolynomialK,
-    PolynomialLambda,
-    SeedNetwork,
 )
 from pathfit.paths import Paths
-from pathfit.processes import simulate
-from pathfit.targets import Targets, make_targets
+from pathfit.targets import Targets
 
 DEFAULT_RTOL = 1e-5
 
@@ -155,28 +147,3 @@ def check_gradients(
                 )
             )
     return report
-
-
-def check_builtin_models(config: RunConfig) -> list[GradientCheck]:
-    """Check every built-in model on (a small part of) the configured experiment."""
-    from pathfit.factory import build_process, build_spec, linear_model
-
-    paths = simulate(
-        build_process(config),
-        n_paths=min(config.sampling.n_paths, 32),
-        n_times=min(config.sampling.n_times, 64),
-        horizon=config.sampling.horizon,
-        seed=config.seed,
-    )
-    targets = make_targets(paths, build_spec(config))
-    network = config.methods
-    configured = linear_model(config)
-    linear: list[AbstractLinearModel] = [ConstantLambda(), PolynomialLambda(2), PolynomialK(3)]
-    if all(model.powers != configured.powers for model in linear):
-        linear.append(configured)
-    models: list[AbstractModel] = [
-        *linear,
-        SeedNetwork(paths.n_paths, network.seed_network.hidden, seed=config.seed),
-        PointwiseMLP(network.pointwise_mlp.hidden or [16], seed=config.seed),
-    ]
-    return [check_gradients(model, paths, targets, seed=config.seed) for model in models]

@@ -19,7 +19,7 @@ from pathfit.targets import PolynomialLam
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from pathfit.experiment import RunOutput
+    from pathfit.app.experiment import RunOutput
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pathfit.experiment import RunOutput
+    from pathfit.app.experiment import RunOutput
 
 QUESTION = (
     "Can a network learn a coefficient from aggregate observations of diffusion paths, and how "
@@ -374,6 +374,6 @@ def versions() -> dict[str, str]:
     """The versions a reader needs to reproduce the run, matplotlib included."""
     import matplotlib
 
-    from pathfit.experiment import versions as run_versions
+    from pathfit.app.experiment import versions as run_versions
 
     return {**run_versions(), "matplotlib": matplotlib.__version__}

@@ -8,7 +8,7 @@ from pathfit.report import _content as content
 from pathfit.report._build import ReportFigure
 
 if TYPE_CHECKING:
-    from pathfit.experiment import RunOutput
+    from pathfit.app.experiment import RunOutput
 
 
 def cell(text: str) -> str:

@@ -1,8 +1,8 @@
 """The run report: one self-contained HTML page, its figures as PNG files, and summary.md.
 
 Example:
-    >>> from pathfit.config import RunConfig
-    >>> from pathfit.experiment import run_experiment
+    >>> from pathfit.app.config import RunConfig
+    >>> from pathfit.app.experiment import run_experiment
     >>> from pathfit.report import write_report
     >>> files = write_report("runs/first", run_experiment(RunConfig()))
     >>> files["report.html"]
@@ -18,13 +18,13 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pathfit.io import write_bytes_atomic, write_text_atomic
+from pathfit.atomic import write_bytes_atomic, write_text_atomic
 from pathfit.report import _content as content
 from pathfit.report._build import ReportFigure, build_figures
 from pathfit.report._markdown import render_summary
 
 if TYPE_CHECKING:
-    from pathfit.experiment import RunOutput
+    from pathfit.app.experiment import RunOutput
 
 __all__ = ["render_html", "write_report"]
 

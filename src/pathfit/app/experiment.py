@@ -19,13 +19,13 @@ import numpy as np
 import torch
 
 import pathfit
-from pathfit.config import RunConfig
+from pathfit.app.build import build_process, build_spec, make_estimator, selected_methods
+from pathfit.app.config import RunConfig
 from pathfit.diagnostics.identifiability import identify
 from pathfit.estimators import FitResult, GradientFit, LeastSquares
 from pathfit.estimators._result import json_safe
 from pathfit.estimators.selection import select_by_holdout
 from pathfit.exceptions import ConvergenceWarning, InputError
-from pathfit.factory import build_process, build_spec, make_estimator, selected_methods
 from pathfit.models import PointwiseMLP, PolynomialLambda
 from pathfit.paths import Paths
 from pathfit.processes import simulate

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathfit.config import (
+from pathfit.app.config import (
     METHOD_NAMES,
     GradientConfig,
     MethodName,

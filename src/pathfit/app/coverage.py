@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from scipy import stats
 
-from pathfit.config import RunConfig
+from pathfit.app.build import build_process, build_spec, linear_model, make_estimator
+from pathfit.app.config import RunConfig
 from pathfit.estimators import FitResult, LeastSquares
 from pathfit.estimators._result import json_safe
 from pathfit.exceptions import ConvergenceWarning, InputError
-from pathfit.factory import build_process, build_spec, linear_model, make_estimator
 from pathfit.processes import simulate
 from pathfit.processes._base import _torch_threads
 from pathfit.targets import AbstractLinearSpec, make_targets, population_targets

@@ -8,8 +8,8 @@ import tomllib
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
+from pathfit.app.config import EXAMPLE, RunConfig, parse_config
 from pathfit.cli import app
-from pathfit.config import EXAMPLE, RunConfig, parse_config
 
 runner = CliRunner()
 

@@ -18,8 +18,8 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from pathfit.config import parse_config
-from pathfit.experiment import RunOutput, run_experiment
+from pathfit.app.config import parse_config
+from pathfit.app.experiment import RunOutput, run_experiment
 from pathfit.report import (
     plot_gradient_traces,
     plot_lambda_x,

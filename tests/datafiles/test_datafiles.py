@@ -19,7 +19,7 @@ import pathfit as pf
 from pathfit import datafiles
 from pathfit.datafiles import Dataset, read_dataset, write_dataset
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "data"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
 FORMATS = [("csv", "long"), ("csv", "wide"), ("parquet", "long"), ("parquet", "wide"), ("npz", "")]
 
 

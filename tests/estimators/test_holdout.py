@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import pathfit as pf
-from pathfit.config import RunConfig
+from pathfit.app.config import RunConfig
+from pathfit.app.experiment import run_lambda_x
 from pathfit.estimators.gradient import _split_times
-from pathfit.experiment import run_lambda_x
 from pathfit.models import ConstantLambda, PointwiseMLP
 from pathfit.targets import ConstantLam
 

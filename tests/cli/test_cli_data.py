@@ -62,7 +62,7 @@ def test_run_writes_the_report_beside_results(tmp_path: Path) -> None:
 
 
 def test_fit_of_the_example_files(tmp_path: Path) -> None:
-    examples = Path(__file__).parent.parent / "examples" / "data"
+    examples = Path(__file__).resolve().parents[2] / "examples" / "data"
     config = _config(tmp_path, '[methods]\nrun = ["least_squares"]\n')
     for name in ("long.csv", "wide.csv"):
         out = tmp_path / name

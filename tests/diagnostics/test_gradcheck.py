@@ -7,10 +7,11 @@ import torch
 from typer.testing import CliRunner
 
 import pathfit as pf
+from pathfit.app.config import RunConfig
 from pathfit.cli import app
-from pathfit.config import RunConfig
-from pathfit.diagnostics import gradcheck
-from pathfit.diagnostics.gradcheck import check_builtin_models, check_gradients
+from pathfit.app import checks
+from pathfit.app.checks import check_builtin_models
+from pathfit.diagnostics import check_gradients
 from pathfit.models import (
     ConstantLambda,
     PointwiseMLP,
@@ -182,7 +183,7 @@ def test_check_command_exits_0_on_the_defaults():
 def test_check_command_exits_1_when_a_builtin_model_has_a_wrong_backward(monkeypatch):
     # Swap the class check_builtin_models instantiates: the real CLI, the real
     # check_builtin_models and the real check_gradients then meet a wrong backward.
-    monkeypatch.setattr(gradcheck, "ConstantLambda", SquaredPredictionLambda)
+    monkeypatch.setattr(checks, "ConstantLambda", SquaredPredictionLambda)
     result = _invoke("check")
     assert result.exit_code == 1, result.stdout + result.stderr
     assert "FAIL" in result.stdout
@@ -195,7 +196,7 @@ def test_check_command_exits_1_when_a_builtin_model_has_a_wrong_backward(monkeyp
 
 
 def test_check_command_exits_1_for_a_wrong_network_activation(monkeypatch):
-    monkeypatch.setattr(gradcheck, "PointwiseMLP", WrongActivationMLP)
+    monkeypatch.setattr(checks, "PointwiseMLP", WrongActivationMLP)
     result = _invoke("check")
     assert result.exit_code == 1, result.stdout + result.stderr
     assert "WrongActivationMLP" in result.stderr

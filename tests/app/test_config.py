@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import pathfit as pf
-from pathfit.config import load_config, parse_config
+from pathfit.app.config import load_config, parse_config
 
 
 def test_empty_config_is_the_seed_experiment():

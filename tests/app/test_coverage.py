@@ -16,9 +16,9 @@ import pytest
 from scipy import stats
 from typer.testing import CliRunner
 
+from pathfit.app.config import RunConfig
+from pathfit.app.coverage import CoverageReport, clopper_pearson, run_coverage
 from pathfit.cli import app
-from pathfit.config import RunConfig
-from pathfit.diagnostics.coverage import CoverageReport, clopper_pearson, run_coverage
 from pathfit.exceptions import InputError
 
 REPLICATES = 150
