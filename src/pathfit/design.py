@@ -19,8 +19,8 @@ import torch
 from pathfit._types import Design, PathValues, Times
 from pathfit._validation import check_choice, check_dtype, check_int
 from pathfit.exceptions import InputError
-from pathfit.processes import ABM, GBM, OU, TIME_TILE, AbstractProcess
-from pathfit.processes._base import _check_times, _torch_threads
+from pathfit.processes import ABM, GBM, OU, AbstractProcess
+from pathfit.processes.tiling import TIME_TILE, check_times, torch_threads
 
 Backend = Literal["auto", "torch", "triton"]
 BACKENDS: tuple[Backend, ...] = ("auto", "torch", "triton")
@@ -131,7 +131,7 @@ def streamed_design(
     powers = _check_powers(powers)
     n_paths = check_int("n_paths", n_paths, minimum=1)
     check_choice("backend", backend, BACKENDS)
-    times = _check_times(times)
+    times = check_times(times)
     fusable = isinstance(process, ABM | GBM | OU) and len(powers) <= 8 and max(powers) <= 8
     if backend != "torch" and times.is_cuda and fusable:
         from pathfit.kernels import triton_design  # imports Triton: only ever on CUDA
@@ -151,7 +151,7 @@ def streamed_design(
     def reduce(block: int, tile: int, values: PathValues) -> Design:
         return power_sums(values, powers)
 
-    for _, tile, tile_sums in process._map_tiles(n_paths, times, seed, reduce, workers):
+    for _, tile, tile_sums in process.map_tiles(n_paths, times, seed, reduce, workers):
         sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
     return sums / n_paths
 
@@ -188,7 +188,7 @@ def simulate_designs(
     def one(seed: int) -> tuple[Times, Design]:
         times = sample_times(n_times, horizon, seed=seed, dtype=dtype)
         sums = times.new_zeros((times.shape[0], len(powers)))
-        blocks = process._map_tiles(
+        blocks = process.map_tiles(
             n_paths, times, seed, lambda b, t, values: power_sums(values, powers), workers=1
         )
         for _, tile, tile_sums in blocks:
@@ -196,6 +196,6 @@ def simulate_designs(
         return times, sums / n_paths
 
     workers = max(1, min(len(seeds), workers or len(os.sched_getaffinity(0))))
-    with _torch_threads(1), ThreadPoolExecutor(workers) as pool:
+    with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, seeds))
     return torch.stack([t for t, _ in results]), torch.stack([d for _, d in results])

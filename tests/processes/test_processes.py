@@ -16,6 +16,7 @@ import pytest
 import torch
 from scipy import stats
 
+from pathfit import _random
 from pathfit.exceptions import InputError
 from pathfit.processes import ABM, GBM, OU, PATH_BLOCK, EulerSDE, sample_times, simulate
 
@@ -415,6 +416,40 @@ def test_blocks_are_not_copies_of_each_other() -> None:
     # Each block draws from its own stream; equal streams would repeat the same paths.
     blocks = list(ABM(**ABM_PARAMS).iter_blocks(2 * PATH_BLOCK, _times(0.5, 1.0), seed=23))
     assert (blocks[0] != blocks[1]).all()
+
+
+# --- Given normals ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["abm", "gbm", "ou"])
+def test_values_from_normals_is_the_transition_the_sampler_uses(name: str) -> None:
+    # One block, one tile: sample_paths draws its normals from the stream (PATHS, 0, 0).
+    process = PROCESSES[name]()
+    times = _times(0.0, 0.1, 0.4, 0.4, 0.9, 2.0)
+    normals = _random.normals(31, (_random.PATHS, 0, 0), (50, 6), F64, torch.device("cpu"))
+    given = normals.clone()
+    values = process.values_from_normals(normals, times)
+    assert torch.equal(values, process.sample_paths(50, times, seed=31).values)
+    assert torch.equal(normals, given)
+
+
+def test_values_from_normals_follow_the_closed_forms() -> None:
+    times = _times(0.2, 0.5, 1.5)
+    normals = torch.tensor([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]], dtype=F64)
+    x0, mu, sigma = ABM_PARAMS.values()
+    w = torch.cumsum(torch.diff(times, prepend=times.new_zeros(1)).sqrt() * normals, dim=1)
+    abm = ABM(**ABM_PARAMS).values_from_normals(normals, times)
+    assert torch.allclose(abm, x0 + mu * times + sigma * w, rtol=1e-14, atol=1e-14)
+    x0, mu, sigma = GBM_PARAMS.values()
+    gbm = GBM(**GBM_PARAMS).values_from_normals(normals, times)
+    exact = x0 * torch.exp((mu - sigma**2 / 2) * times + sigma * w)
+    assert torch.allclose(gbm, exact, rtol=1e-14, atol=0)
+
+
+def test_values_from_normals_wants_one_normal_per_time() -> None:
+    with pytest.raises(InputError) as err:
+        ABM().values_from_normals(torch.zeros((4, 3), dtype=F64), _times(0.5, 1.0))
+    assert err.value.field == "normals" and "(4, 3)" in str(err.value)
 
 
 # --- Bad input -------------------------------------------------------------------------------

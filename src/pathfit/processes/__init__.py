@@ -1,12 +1,6 @@
 """Diffusion processes: exact schemes for ABM, GBM and OU, Euler-Maruyama for the rest."""
 
 from pathfit.processes._base import (
-    PATH_BLOCK as PATH_BLOCK,
-)
-from pathfit.processes._base import (
-    TIME_TILE as TIME_TILE,
-)
-from pathfit.processes._base import (
     AbstractExactProcess as AbstractExactProcess,
 )
 from pathfit.processes._base import (
@@ -22,6 +16,8 @@ from pathfit.processes.abm import ABM as ABM
 from pathfit.processes.euler import EulerSDE as EulerSDE
 from pathfit.processes.gbm import GBM as GBM
 from pathfit.processes.ou import OU as OU
+from pathfit.processes.tiling import PATH_BLOCK as PATH_BLOCK
+from pathfit.processes.tiling import TIME_TILE as TIME_TILE
 
 __all__ = [
     "ABM",

@@ -1,21 +1,13 @@
 """The abstract diffusion process and the sampling entry points shared by every family.
 
-Paths are simulated in tiles of at most PATH_BLOCK paths by TIME_TILE times. Each tile draws
-its normals from a random stream of its own, named by the seed and the tile's (block, tile)
-position, and a path's state is carried from one time tile to the next. So the values do not
-depend on how the work is split: a materialized simulation, a block-by-block one and a streamed
-reduction run on several threads all see the same paths, and memory stays at a few tiles
-whatever n_paths x n_times.
+The paths are made tile by tile (``pathfit.processes.tiling``): the values do not depend on how
+the work is split, and memory stays at a few tiles whatever n_paths x n_times.
 """
 
 from __future__ import annotations
 
 import abc
-import contextlib
-import os
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import torch
@@ -25,11 +17,8 @@ from pathfit._types import PathValues, Times
 from pathfit._validation import check_dtype, check_int, check_real, check_tensor
 from pathfit.exceptions import InputError
 from pathfit.paths import Paths
-
-PATH_BLOCK = 64
-"""Paths per tile."""
-TIME_TILE = 4096
-"""Observation times per tile."""
+from pathfit.processes import tiling
+from pathfit.processes.tiling import PATH_BLOCK, TIME_TILE, check_times
 
 R = TypeVar("R")
 
@@ -73,7 +62,7 @@ class AbstractProcess(abc.ABC):
         z = _random.normals(seed, (_random.PATHS, block, tile), shape, times.dtype, times.device)
         return self._advance(z.to(times.device), tile_times, t_start, state)
 
-    def _map_tiles(
+    def map_tiles(
         self,
         n_paths: int,
         times: Times,
@@ -81,28 +70,34 @@ class AbstractProcess(abc.ABC):
         reduce: Callable[[int, int, PathValues], R],
         workers: int | None = None,
     ) -> Iterator[tuple[int, int, R]]:
-        """Yield (block, tile, reduce(block, tile, values)) for every tile, tile by tile and
-        block by block within a tile (a fixed order, whatever the threads do)."""
-        blocks = range(0, n_paths, PATH_BLOCK)
-        states = [self._initial_state(min(PATH_BLOCK, n_paths - s), times) for s in blocks]
-        n_tiles = -(-times.shape[0] // TIME_TILE)
-        workers = _workers(workers, len(states), n_paths * times.shape[0], times.device)
+        """Simulate ``n_paths`` paths at ``times`` tile by tile and yield
+        (block, tile, reduce(block, tile, values)) for every tile, in a fixed order.
 
-        def work(block: int, tile: int) -> R:
-            return reduce(block, tile, self._tile(seed, block, tile, times, states[block]))
+        Use this to reduce the paths as they are made, on ``workers`` CPU threads; the tiles'
+        values are those of ``sample_paths(n_paths, times, seed=seed)`` (rows
+        block * PATH_BLOCK on, columns tile * TIME_TILE on).
+        """
+        n_paths = check_int("n_paths", n_paths, minimum=1)
+        times = check_times(times)
+        seed = _random.resolve_seed(seed)
+        return self._map_tiles(n_paths, times, seed, reduce, workers)
 
-        with _torch_threads(1 if times.device.type == "cpu" else None):
-            # A tile is small: torch's own threads would only fight ours for the cores.
-            if workers == 1:
-                for tile in range(n_tiles):
-                    for block in range(len(states)):
-                        yield block, tile, work(block, tile)
-                return
-            with ThreadPoolExecutor(workers) as pool:
-                for tile in range(n_tiles):
-                    results = pool.map(lambda b, t=tile: work(b, t), range(len(states)))
-                    for block, result in enumerate(results):
-                        yield block, tile, result
+    def _map_tiles(
+        self,
+        n_paths: int,
+        times: Times,
+        seed: int,
+        reduce: Callable[[int, int, PathValues], R],
+        workers: int | None,
+    ) -> Iterator[tuple[int, int, R]]:
+        return tiling.map_tiles(
+            n_paths,
+            times,
+            lambda n: self._initial_state(n, times),
+            lambda block, tile, state: self._tile(seed, block, tile, times, state),
+            reduce,
+            workers,
+        )
 
     def iter_blocks(
         self,
@@ -118,14 +113,14 @@ class AbstractProcess(abc.ABC):
         this to reduce paths as they are made without holding all of them.
         """
         n_paths = check_int("n_paths", n_paths, minimum=1)
-        times = _check_times(times)
+        times = check_times(times)
         # validated here, at the call, not at the first next(): _blocks is the generator
         return self._blocks(n_paths, times, _random.resolve_seed(seed, generator))
 
     def _blocks(self, n_paths: int, times: Times, seed: int) -> Iterator[PathValues]:
-        n_tiles = -(-times.shape[0] // TIME_TILE)
-        for block, start in enumerate(range(0, n_paths, PATH_BLOCK)):
-            state = self._initial_state(min(PATH_BLOCK, n_paths - start), times)
+        n_tiles = tiling.n_tiles(times.shape[0])
+        for block, n_block in enumerate(tiling.block_sizes(n_paths)):
+            state = self._initial_state(n_block, times)
             values = [self._tile(seed, block, tile, times, state) for tile in range(n_tiles)]
             yield torch.cat(values, dim=1) if n_tiles > 1 else values[0]
 
@@ -151,7 +146,7 @@ class AbstractProcess(abc.ABC):
             Paths with ``values`` (n_paths, n_times).
         """
         n_paths = check_int("n_paths", n_paths, minimum=1)
-        times = _check_times(times)
+        times = check_times(times)
         seed = _random.resolve_seed(seed, generator)
         values = times.new_empty((n_paths, times.shape[0]))
 
@@ -206,34 +201,30 @@ class AbstractExactProcess(AbstractProcess):
         self._transform_normals(z, times, dt, state)
         return z
 
+    def values_from_normals(self, normals: PathValues, times: Times) -> PathValues:
+        """The paths' values at ``times`` driven by given standard normals, through the exact
+        transition: normal z_ij moves path i over the gap t_j - t_(j-1) (t_0 = 0), from x0.
 
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run torch's CPU operators on ``n`` threads inside the block (None: leave as is).
+        ``sample_paths`` is this transition driven by its own tiled streams; other streams
+        (the fused GPU kernel's Philox normals, say) give the same law.
 
-    The count is process-wide, so only the main thread changes it: code running in a pool
-    (batched simulation, say) relies on whoever started the pool to have set it.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        n = None
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+        Args:
+            normals: (n_paths, n_times) standard normals; not changed.
+            times: (n_times,) sorted times >= 0; their dtype and device are used.
 
-
-def _workers(workers: int | None, n_blocks: int, n_points: int, device: torch.device) -> int:
-    if device.type != "cpu":
-        return 1  # GPU work is already asynchronous
-    if workers is None:
-        # a thread pool pays off from a few blocks and ~1e5 points on (measured: 1000 x 1000
-        # runs 1.6x faster on 2 threads, 100 x 1000 in two uneven blocks 1.5x slower)
-        many = n_blocks >= 4 and n_points >= 1 << 17
-        workers = len(os.sched_getaffinity(0)) if many and hasattr(os, "sched_getaffinity") else 1
-    return max(1, min(workers, n_blocks))
+        Returns:
+            (n_paths, n_times) values.
+        """
+        times = check_times(times)
+        normals = check_tensor("normals", normals, ndim=2)
+        if normals.shape[1] != times.shape[0]:
+            raise InputError(
+                "normals",
+                f"shape {tuple(normals.shape)}",
+                f"(n_paths, {times.shape[0]}): one normal per path and time",
+            )
+        z = normals.to(dtype=times.dtype, device=times.device, copy=True)
+        return self._advance(z, times, 0.0, self._initial_state(z.shape[0], times))
 
 
 def sample_times(
@@ -279,12 +270,5 @@ def simulate(
     return process.sample_paths(n_paths, times, seed=seed)
 
 
-def _check_times(times: object) -> Times:
-    times = check_tensor("times", times, ndim=1)
-    if times.shape[0] < 1:
-        raise InputError("times", "an empty array", "at least one observation time")
-    if bool((times < 0).any()):
-        raise InputError("times", f"{times.min().item()}", "times >= 0")
-    if times.shape[0] > 1 and bool((times[1:] < times[:-1]).any()):
-        raise InputError("times", "unsorted times", "times sorted ascending")
-    return times
+# pathfit.app.coverage still imports this name; remove it once it imports tiling.torch_threads.
+_torch_threads = tiling.torch_threads
