@@ -16,8 +16,7 @@ import pytest
 import torch
 
 import pathfit as pf
-from pathfit import datafiles
-from pathfit.datafiles import Dataset, read_dataset, write_dataset
+from pathfit.datafiles import Dataset, csv_format, layouts, read_dataset, write_dataset
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "data"
 FORMATS = [("csv", "long"), ("csv", "wide"), ("parquet", "long"), ("parquet", "wide"), ("npz", "")]
@@ -83,7 +82,7 @@ def test_round_trip_is_exact(tmp_path, data, fmt, layout):
 @pytest.mark.parametrize(("fmt", "layout"), FORMATS)
 def test_round_trip_in_small_blocks(tmp_path, data, monkeypatch, fmt, layout):
     # Blocks of one row or a few: every block boundary of the writers and readers is crossed.
-    monkeypatch.setattr(datafiles, "_BATCH_ROWS", 1)
+    monkeypatch.setattr(layouts, "BATCH_ROWS", 1)
     paths, targets = data
     path = tmp_path / f"data.{fmt}"
     write_dataset(path, paths, targets, **({"layout": layout} if layout else {}))
@@ -180,7 +179,7 @@ def test_unsorted_npz_is_sorted(tmp_path):
 
 
 def test_unsorted_parquet_in_several_row_groups_reads_back(tmp_path, monkeypatch):
-    monkeypatch.setattr(datafiles, "_BATCH_ROWS", 2)
+    monkeypatch.setattr(layouts, "BATCH_ROWS", 2)
     table = pa.table(
         {
             "path": ["q", "p", "q", "p", "q", "p"],
@@ -518,7 +517,7 @@ def test_a_failing_write_removes_the_folders_it_made(tmp_path, data, monkeypatch
     def broken(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(datafiles, "_write_targets", broken)
+    monkeypatch.setattr(csv_format, "write_targets", broken)
     with pytest.raises(
         pf.InputError, match=r"data\.targets\.csv: expected a file path that can be"
     ):
