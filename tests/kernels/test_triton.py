@@ -2,8 +2,9 @@
 
 Three kinds of check:
 
-* exact, on the same normals: ``reference_design`` recomputes the kernel's Philox normals with
-  NumPy and runs the exact transitions in float64 torch, so the kernel must match it to float32
+* exact, on the same normals: ``pathfit.kernels.reference_design`` recomputes the kernel's
+  Philox normals with NumPy and drives the processes' own exact transitions with them in float64
+  (tests/kernels/test_reference.py checks it on the CPU), so the kernel must match it to float32
   rounding (no sampling noise at all);
 * statistical, against the exact moments E[x_t^q] (``process.raw_moment``) and against torch's
   own sampler: each check is |estimate - target| <= Z * sd, sd from the exact moments
@@ -23,6 +24,7 @@ import torch
 
 import pathfit as pf
 from pathfit.design import power_design
+from pathfit.kernels import reference_design
 
 pytestmark = pytest.mark.gpu
 
@@ -85,7 +87,7 @@ def test_matches_float64_reference_on_same_normals(td, name, powers, config) -> 
     times = _times(501)  # 501 = 62 tiles of 8 + 5: the last tile is cut
     n_paths = 1003  # not a multiple of 4 or of a program's paths: masked paths
     out = td.fused_design(process, n_paths, times, powers, 11, config=configs[config])
-    ref = td.reference_design(process, n_paths, times, powers, 11)
+    ref = reference_design(process, n_paths, times, powers, 11)
     assert out.dtype == torch.float64 and out.shape == (501, len(powers))
     assert torch.isfinite(out).all()
     err = _column_errors(out, ref)

@@ -11,10 +11,11 @@ Box-Muller pairs; radii from 32-bit uniforms, so tails reach 6.8 sigma). On the 
 written out with one wide multiply (``mul.wide.u32``) per product and its first round folded,
 bit for bit ``tl.philox``. Each (path, time) thus has its own fixed normal whatever the tiling,
 the chunking or the split of the work, and the same seed gives the same Phi, bit for bit, on
-the same device. ``reference_normals`` recomputes these normals with NumPy (float64
-Box-Muller from the same 32-bit integers), so the kernel is checked against a float64 torch
-computation on the same draws (``reference_design``). The stream is not torch's: the
-kernel's Phi equals torch's in law, not draw for draw.
+the same device. ``reference_normals`` (``pathfit.kernels``) recomputes these normals with
+NumPy (float64 Box-Muller from the same 32-bit integers), and ``reference_design`` drives the
+processes' own exact transitions with them in float64, so the kernel is checked against the
+processes' law on the same draws. The stream is not torch's: the kernel's Phi equals torch's in
+law, not draw for draw.
 
 Work split. A program owns ``128 * warps * columns`` paths and one chunk of consecutive times,
 walked in tiles of ``block_t`` times; within a tile each thread holds whole columns of time, so
@@ -45,6 +46,9 @@ import numpy as np
 import torch
 
 from pathfit.exceptions import InputError
+from pathfit.kernels._reference import PHILOX_ROUNDS, THREE_PI, TWO_PI
+from pathfit.kernels._reference import reference_design as reference_design
+from pathfit.kernels._reference import reference_normals as reference_normals
 from pathfit.processes import ABM, GBM, OU
 
 try:
@@ -66,9 +70,6 @@ MAX_POWER = 16
 
 _ABM, _GBM, _OU = 0, 1, 2
 _TWO_LN2 = 1.3862943611198906  # -2 ln u = -2 ln 2 log2 u
-_TWO_PI = 6.283185307179586
-_THREE_PI = 9.42477796076938
-_PHILOX_ROUNDS = 10
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,9 @@ def available() -> bool:
 
 if _HAVE_TRITON:
     _K_TWO_LN2 = tl.constexpr(_TWO_LN2)
-    _K_TWO_PI = tl.constexpr(_TWO_PI)
-    _K_THREE_PI = tl.constexpr(_THREE_PI)
-    _K_ROUNDS = tl.constexpr(_PHILOX_ROUNDS)
+    _K_TWO_PI = tl.constexpr(TWO_PI)
+    _K_THREE_PI = tl.constexpr(THREE_PI)
+    _K_ROUNDS = tl.constexpr(PHILOX_ROUNDS)
 
     if _INTERPRET:
 
@@ -725,96 +726,3 @@ def fused_design(
         phi, part, plan.n_blocks, m * nq, plan.m_pad * nq, float(n_paths), BB=16, BE=256
     )
     return phi
-
-
-# ---------------------------------------------------------------------------------------------
-# The same normals on the host, for exact checks
-# ---------------------------------------------------------------------------------------------
-
-
-def _philox_np(
-    seed: int, c0: np.ndarray, c1: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Philox4x32-10 at counters (c0, c1, 0, 0), as ``tl.philox`` computes it."""
-    mask = np.uint64(0xFFFFFFFF)
-    round_a, round_b = np.uint64(0xD2511F53), np.uint64(0xCD9E8D57)
-    key_a, key_b = 0x9E3779B9, 0xBB67AE85
-    k0, k1 = seed & 0xFFFFFFFF, (seed >> 32) & 0xFFFFFFFF
-    c0 = c0.astype(np.uint64)
-    c1 = c1.astype(np.uint64)
-    c2 = np.zeros_like(c0)
-    c3 = np.zeros_like(c0)
-    for _ in range(_PHILOX_ROUNDS):
-        prod_b = round_b * c2  # < 2**64: both factors < 2**32
-        prod_a = round_a * c0
-        c0, c2, c1, c3 = (
-            (prod_b >> np.uint64(32)) ^ c1 ^ np.uint64(k0),
-            (prod_a >> np.uint64(32)) ^ c3 ^ np.uint64(k1),
-            prod_b & mask,
-            prod_a & mask,
-        )
-        k0 = (k0 + key_a) & 0xFFFFFFFF
-        k1 = (k1 + key_b) & 0xFFFFFFFF
-    return c0, c1, c2, c3
-
-
-def reference_normals(seed: int, n_paths: int, n_times: int) -> np.ndarray:
-    """(n_paths, n_times) float64: the normals the kernel draws for ``seed``, by NumPy.
-
-    Box-Muller is done in float64 from the same uniforms (the kernel uses float32 and fast
-    hardware sin, cos and log2, so its normals differ from these by about 1e-6).
-    """
-    groups = -(-n_paths // 4)
-    c0 = np.broadcast_to(np.arange(n_times, dtype=np.uint64)[None, :], (groups, n_times))
-    c1 = np.broadcast_to(np.arange(groups, dtype=np.uint64)[:, None], (groups, n_times))
-    i0, i1, i2, i3 = _philox_np(int(seed), c0, c1)
-
-    def radius(i: np.ndarray) -> np.ndarray:
-        # u = fma(float32(i), 2^-32, 2^-33) rounded to float32, as in the kernel
-        u = i.astype(np.float32).astype(np.float64) * 2.0**-32 + 2.0**-33
-        u = u.astype(np.float32).astype(np.float64)
-        return np.sqrt(np.maximum(-2.0 * np.log(u), 0.0))
-
-    def angle(i: np.ndarray) -> np.ndarray:
-        v = 1.0 + (i >> np.uint64(9)).astype(np.float64) * 2.0**-23
-        return v * _TWO_PI - _THREE_PI
-
-    r0, r2 = radius(i0), radius(i2)
-    th1, th3 = angle(i1), angle(i3)
-    z = np.stack([r0 * np.cos(th1), r0 * np.sin(th1), r2 * np.cos(th3), r2 * np.sin(th3)], 1)
-    return z.reshape(4 * groups, n_times)[:n_paths]
-
-
-def reference_design(
-    process: ABM | GBM | OU,
-    n_paths: int,
-    times: torch.Tensor,
-    powers: tuple[int, ...],
-    seed: int,
-) -> torch.Tensor:
-    """float64 Phi from the kernel's own normals (``reference_normals``) through the exact
-    transitions in float64 torch: what ``fused_design`` computes, without its float32 rounding
-    and fast math. Holds all paths: for checks at small sizes."""
-    from pathfit.design import power_design
-
-    t = times.to(torch.float64)
-    z = torch.from_numpy(reference_normals(seed, n_paths, t.shape[0])).to(t.device)
-    dt = torch.diff(t, prepend=t.new_zeros(1))
-    sigma = float(process.sigma)
-    if isinstance(process, OU):
-        theta = float(process.theta)
-        decay = torch.exp(-theta * dt)
-        scale = sigma * torch.sqrt(-torch.expm1(-2.0 * theta * dt) / (2.0 * theta))
-        d = z.new_full((z.shape[0],), float(process.x0) - float(process.mu))
-        for j in range(z.shape[1]):
-            d = decay[j] * d + scale[j] * z[:, j]
-            z[:, j] = d
-        x = z + float(process.mu)
-    elif isinstance(process, GBM):
-        log_step = (float(process.mu) - 0.5 * sigma**2) * dt + sigma * dt.sqrt() * z
-        x = float(process.x0) * torch.exp(torch.cumsum(log_step, dim=1))
-    elif isinstance(process, ABM):
-        x = float(process.x0) + torch.cumsum(float(process.mu) * dt + sigma * dt.sqrt() * z, dim=1)
-    else:
-        raise InputError("process", type(process).__name__, "an ABM, GBM or OU process")
-    return power_design(x, powers)
