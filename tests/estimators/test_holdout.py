@@ -11,7 +11,7 @@ import torch
 import pathfit as pf
 from pathfit.app.config import RunConfig
 from pathfit.app.experiment import run_lambda_x
-from pathfit.estimators.gradient import _split_times
+from pathfit.estimators.holdout import split_times
 from pathfit.models import ConstantLambda, PointwiseMLP
 from pathfit.targets import ConstantLam
 
@@ -52,7 +52,7 @@ def test_training_never_sees_the_held_out_times():
     paths = _paths()
     targets = _noisy(paths, 0.01)
     fit = pf.GradientFit(RecordingLambda(), holdout=0.2, seed=4).fit(paths, targets)
-    train, held = _split_times(1000, 0.2, 1, 4)
+    train, held = split_times(1000, 0.2, 1, 4)
     design = paths.mean_square()
     train_rows, held_rows = _rows(design[train]), _rows(design[held])
     assert len(train_rows) == 800 and len(held_rows) == 200
@@ -75,7 +75,7 @@ def test_training_never_sees_the_held_out_times():
 def test_changing_held_out_targets_does_not_change_the_training_path():
     paths = _paths(seed=1)
     targets = _noisy(paths, 0.01, seed=1).values
-    _, held = _split_times(1000, 0.2, 1, 0)
+    _, held = split_times(1000, 0.2, 1, 0)
     moved = targets.clone()
     moved[held] += 50.0 * torch.linspace(-1, 1, held.numel(), dtype=torch.float64)
     a = pf.GradientFit(ConstantLambda(), holdout=0.2).fit(paths, targets).result_.history
@@ -91,7 +91,7 @@ def test_history_records_train_and_holdout_loss_on_their_own_times():
     k = _noisy(paths, 0.01).values
     fit = pf.GradientFit(ConstantLambda(), holdout=0.2).fit(paths, k)
     history = fit.result_.history
-    train, held = _split_times(1000, 0.2, 1, 0)
+    train, held = split_times(1000, 0.2, 1, 0)
     design = paths.mean_square()
     n = len(history.step)
     assert n == fit.n_iter_ >= 1
@@ -173,7 +173,7 @@ def test_an_over_wide_network_stops_early(early_stopped):
 
 def test_early_stopping_keeps_the_best_hold_out_parameters(early_stopped):
     paths, targets, fit, _ = early_stopped
-    _, held = _split_times(200, 0.2, 1, 0)
+    _, held = split_times(200, 0.2, 1, 0)
     model = fit.model_
     with torch.no_grad():
         final = float((model(model.prepare(paths))[held] - targets.values[held]).square().mean())

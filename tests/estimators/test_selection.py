@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import pathfit as pf
-from pathfit.estimators.gradient import _split_times
+from pathfit.estimators.holdout import split_times
 from pathfit.estimators.selection import select_by_holdout
 from pathfit.exceptions import InputError
 from pathfit.models import ConstantLambda, PolynomialLambda
@@ -74,7 +74,7 @@ def test_table_holds_the_hold_out_losses_and_their_standard_errors():
     assert [c.name for c in selection.candidates] == [f"degree {d}" for d in DEGREES]
     assert [c.n_params for c in selection.candidates] == [d + 1 for d in DEGREES]
     # recompute from the documented split: the hold-out a GradientFit with this seed makes
-    train, held = _split_times(1000, 0.2, 1, seed)
+    train, held = split_times(1000, 0.2, 1, seed)
     assert held.numel() == 200 and train.numel() == 800
     k = targets.values
     for row in selection.candidates:

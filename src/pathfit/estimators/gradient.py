@@ -26,6 +26,7 @@ from pathfit.estimators._uncertainty import (
     IntervalMethod,
     estimate_uncertainty,
 )
+from pathfit.estimators.holdout import split_times
 from pathfit.estimators.least_squares import linear_result
 from pathfit.exceptions import ConvergenceWarning, InputError
 from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
@@ -153,7 +154,7 @@ class GradientFit(AbstractEstimator):
         paths, k = check_data(paths, targets, min_times(model))
         model.adapt(paths)
         inputs = model.prepare(paths)
-        train, held = _split_times(k.shape[0], self.holdout, min_times(model), self.seed)
+        train, held = split_times(k.shape[0], self.holdout, min_times(model), self.seed)
         holdout = None if held is None else (inputs[held], k[held])
         if train is not None:
             inputs, k = inputs[train], k[train]
@@ -235,23 +236,6 @@ class GradientFit(AbstractEstimator):
             uncertainty_note="no closed-form standard error for a network",
             **fields,  # type: ignore[arg-type]
         )
-
-
-def _split_times(
-    m: int, fraction: float, n_params: int, seed: int
-) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Sorted training and hold-out time indices, or (None, None) without a hold-out."""
-    if fraction == 0:
-        return None, None
-    n_held = max(1, round(fraction * m))
-    if m - n_held < n_params:
-        raise InputError(
-            "holdout",
-            f"{fraction} of {m} times",
-            f"a hold-out that leaves at least {n_params} times to train on",
-        )
-    order = torch.randperm(m, generator=_random.stream(seed, _random.HOLDOUT))
-    return order[n_held:].sort().values, order[:n_held].sort().values
 
 
 def _dtype_of(paths: object) -> torch.dtype:

@@ -13,7 +13,8 @@ import torch
 from pathfit._types import TargetValues
 from pathfit._validation import check_choice, check_real
 from pathfit.estimators._data import check_data
-from pathfit.estimators.gradient import GradientFit, _split_times
+from pathfit.estimators.gradient import GradientFit
+from pathfit.estimators.holdout import split_times
 from pathfit.estimators.least_squares import LeastSquares
 from pathfit.exceptions import ConvergenceWarning, InputError
 from pathfit.paths import Paths
@@ -86,7 +87,7 @@ def select_by_holdout(
     if not candidates:
         raise InputError("candidates", "none", "at least one candidate model")
     paths, k = check_data(paths, targets, 1)
-    train, held = _split_times(k.shape[0], holdout, 1, seed)
+    train, held = split_times(k.shape[0], holdout, 1, seed)
     assert train is not None and held is not None
     train_paths, held_paths = _subset(paths, train), _subset(paths, held)
     check_choice("rule", rule, ("one_se", "min"))
