@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from pathfit.estimators._data import check_data, min_times
+from pathfit.estimators import check_data, min_times
 from pathfit.models import (
     AbstractModel,
 )

@@ -16,7 +16,7 @@ import torch
 from torch.func import functional_call, jvp, vmap
 
 from pathfit._types import Design, PathValues
-from pathfit.estimators._linalg import ScaledSVD
+from pathfit.linalg import ScaledSVD
 from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
 from pathfit.paths import Paths
 

@@ -16,8 +16,8 @@ from scipy import stats
 
 from pathfit._validation import check_int, check_real, check_tensor
 from pathfit.estimators._data import check_level
-from pathfit.estimators._linalg import ScaledSVD
 from pathfit.exceptions import InputError
+from pathfit.linalg import ScaledSVD
 
 _GRAD_TOL = 1e-6
 
