@@ -76,6 +76,14 @@ class AbstractProcess(abc.ABC):
         Use this to reduce the paths as they are made, on ``workers`` CPU threads; the tiles'
         values are those of ``sample_paths(n_paths, times, seed=seed)`` (rows
         block * PATH_BLOCK on, columns tile * TIME_TILE on).
+
+        Args:
+            n_paths: number of paths.
+            times: (n_times,) sorted observation times >= 0; their dtype and device are used.
+            seed: integer seed.
+            reduce: what to keep of a tile's values (<= PATH_BLOCK, <= TIME_TILE); called on
+                the worker threads.
+            workers: CPU threads (default: one per core where that pays).
         """
         n_paths = check_int("n_paths", n_paths, minimum=1)
         times = check_times(times)
