@@ -2,7 +2,10 @@
 
 The flow runs one way: simulate paths (``pathfit.processes``), aggregate them into targets
 (``pathfit.targets``) and designs (``pathfit.design``), fit models (``pathfit.models``) with
-estimators (``pathfit.estimators``).
+estimators (``pathfit.estimators``), and ask the diagnostics how sure the answer is.
+
+The names below are imported on first use (PEP 562), so that ``import pathfit.cli`` and
+``pathfit --help`` do not pay for torch.
 
 Example:
     >>> import pathfit as pf
@@ -13,49 +16,71 @@ Example:
     0.25...
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from pathfit import models as models
-from pathfit import targets as targets
-from pathfit.design import DesignAccumulator as DesignAccumulator
-from pathfit.design import power_design as power_design
-from pathfit.design import streamed_design as streamed_design
-from pathfit.estimators import FitResult as FitResult
-from pathfit.estimators import GradientFit as GradientFit
-from pathfit.estimators import LeastSquares as LeastSquares
-from pathfit.exceptions import ConvergenceWarning as ConvergenceWarning
-from pathfit.exceptions import InputError as InputError
-from pathfit.exceptions import PathfitError as PathfitError
-from pathfit.paths import Paths as Paths
-from pathfit.processes import ABM as ABM
-from pathfit.processes import GBM as GBM
-from pathfit.processes import OU as OU
-from pathfit.processes import EulerSDE as EulerSDE
-from pathfit.processes import sample_times as sample_times
-from pathfit.processes import simulate as simulate
-from pathfit.targets import Targets as Targets
-from pathfit.targets import make_targets as make_targets
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "ABM",
-    "GBM",
-    "OU",
-    "ConvergenceWarning",
-    "DesignAccumulator",
-    "EulerSDE",
-    "FitResult",
-    "GradientFit",
-    "InputError",
-    "LeastSquares",
-    "PathfitError",
-    "Paths",
-    "Targets",
-    "__version__",
-    "make_targets",
-    "models",
-    "power_design",
-    "sample_times",
-    "simulate",
-    "streamed_design",
-    "targets",
-]
+__version__ = "0.2.0"
+
+if TYPE_CHECKING:
+    from pathfit import models as models
+    from pathfit import targets as targets
+    from pathfit.design import DesignAccumulator as DesignAccumulator
+    from pathfit.design import power_design as power_design
+    from pathfit.design import streamed_design as streamed_design
+    from pathfit.estimators import FitResult as FitResult
+    from pathfit.estimators import GradientFit as GradientFit
+    from pathfit.estimators import LeastSquares as LeastSquares
+    from pathfit.exceptions import ConvergenceWarning as ConvergenceWarning
+    from pathfit.exceptions import InputError as InputError
+    from pathfit.exceptions import PathfitError as PathfitError
+    from pathfit.paths import Paths as Paths
+    from pathfit.processes import ABM as ABM
+    from pathfit.processes import GBM as GBM
+    from pathfit.processes import OU as OU
+    from pathfit.processes import EulerSDE as EulerSDE
+    from pathfit.processes import sample_times as sample_times
+    from pathfit.processes import simulate as simulate
+    from pathfit.targets import Targets as Targets
+    from pathfit.targets import make_targets as make_targets
+
+# public name -> the module that defines it (a module itself where the two are equal)
+_HOMES = {
+    "ABM": "pathfit.processes",
+    "GBM": "pathfit.processes",
+    "OU": "pathfit.processes",
+    "EulerSDE": "pathfit.processes",
+    "sample_times": "pathfit.processes",
+    "simulate": "pathfit.processes",
+    "ConvergenceWarning": "pathfit.exceptions",
+    "InputError": "pathfit.exceptions",
+    "PathfitError": "pathfit.exceptions",
+    "DesignAccumulator": "pathfit.design",
+    "power_design": "pathfit.design",
+    "streamed_design": "pathfit.design",
+    "FitResult": "pathfit.estimators",
+    "GradientFit": "pathfit.estimators",
+    "LeastSquares": "pathfit.estimators",
+    "Paths": "pathfit.paths",
+    "Targets": "pathfit.targets",
+    "make_targets": "pathfit.targets",
+    "models": "pathfit.models",
+    "targets": "pathfit.targets",
+}
+
+__all__ = sorted([*_HOMES, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'pathfit' has no attribute {name!r}")
+    module = importlib.import_module(home)
+    value = module if home == f"pathfit.{name}" else getattr(module, name)
+    globals()[name] = value  # the next look-up is an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

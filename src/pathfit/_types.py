@@ -6,7 +6,7 @@ They are documentation only: a ``Tensor`` at run time. Shapes use the problem's 
 
 from __future__ import annotations
 
-from typing import Literal, TypeAlias
+from typing import TypeAlias
 
 import torch
 
@@ -21,7 +21,5 @@ Design: TypeAlias = torch.Tensor
 Params: TypeAlias = torch.Tensor
 """(n_params,) tensor of coefficients."""
 
-DTypeName = Literal["float32", "float64"]
-Status = Literal["converged", "early_stopped", "max_steps", "stalled", "diverged"]
 
 DTYPES: dict[str, torch.dtype] = {"float32": torch.float32, "float64": torch.float64}

@@ -85,3 +85,20 @@ def check_tensor(
         found = value[tuple(bad)].item()
         raise InputError(field, f"{found} at index ({where})", "finite values (no NaN or inf)")
     return value
+
+
+def check_device(field: str, value: object) -> torch.device:
+    """The torch device ``value`` names ('cpu', 'cuda', 'cuda:1'), if this machine has it."""
+    try:
+        device = torch.device(value)  # type: ignore[arg-type]
+    except (RuntimeError, ValueError, TypeError):
+        raise InputError(field, repr(value), "a torch device such as 'cpu' or 'cuda'") from None
+    if device.type not in ("cpu", "cuda"):
+        raise InputError(field, repr(value), "'cpu' or 'cuda'")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(field, repr(value), "an available device (no CUDA here)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            count = torch.cuda.device_count()
+            raise InputError(field, repr(value), f"a CUDA device index below {count}")
+    return device

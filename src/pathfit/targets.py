@@ -53,6 +53,11 @@ class AbstractLinearSpec(AbstractSpec):
         coef = torch.tensor(self.coef, dtype=values.dtype, device=values.device)
         return power_design(values, self.powers) @ coef
 
+    @abc.abstractmethod
+    def to_truth(self) -> dict[str, float | list[float]]:
+        """The specification as a truth record ({"lam": ...}, {"lam_coef": [...]} or
+        {"k_coef": [...]}), the form ``spec_from_truth`` reads back."""
+
 
 def _check_coef(field_name: str, coef: Sequence[float]) -> tuple[float, ...]:
     if isinstance(coef, str | bytes) or not isinstance(coef, Sequence) or len(coef) == 0:
@@ -80,6 +85,9 @@ class ConstantLam(AbstractLinearSpec):
     def lam(self, x: torch.Tensor) -> torch.Tensor:
         return torch.full_like(x, self.value)
 
+    def to_truth(self) -> dict[str, float | list[float]]:
+        return {"lam": float(self.value)}
+
 
 @dataclass(frozen=True)
 class PolynomialLam(AbstractLinearSpec):
@@ -100,6 +108,9 @@ class PolynomialLam(AbstractLinearSpec):
             out = out * x + c
         return out
 
+    def to_truth(self) -> dict[str, float | list[float]]:
+        return {"lam_coef": list(self.coef)}
+
 
 @dataclass(frozen=True)
 class KPolynomial(AbstractLinearSpec):
@@ -113,6 +124,37 @@ class KPolynomial(AbstractLinearSpec):
     @property
     def powers(self) -> tuple[int, ...]:
         return tuple(range(len(self.coef)))
+
+    def to_truth(self) -> dict[str, float | list[float]]:
+        return {"k_coef": list(self.coef)}
+
+
+_TRUTH_KEYS = {"lam": ConstantLam, "lam_coef": PolynomialLam, "k_coef": KPolynomial}
+
+
+def spec_from_truth(truth: object, source: str = "truth") -> AbstractLinearSpec | None:
+    """The specification a truth record names (see ``AbstractLinearSpec.to_truth``), or None
+    when the record is empty or absent; other keys are ignored. ``source`` prefixes the field
+    of an error (the truth file's name)."""
+    if truth is None or truth == {}:
+        return None
+    if not isinstance(truth, dict):
+        raise InputError(source, type(truth).__name__, "a JSON object of the true parameters")
+    found = [key for key in _TRUTH_KEYS if key in truth]
+    if len(found) != 1:
+        raise InputError(
+            source,
+            "keys " + (", ".join(map(repr, found)) if found else repr(sorted(truth))),
+            "exactly one of 'lam', 'lam_coef', 'k_coef'",
+        )
+    key = found[0]
+    value = truth[key]
+    try:
+        if key == "lam":
+            return ConstantLam(value)
+        return _TRUTH_KEYS[key](tuple(value) if isinstance(value, list) else value)
+    except InputError as err:
+        raise InputError(f"{source}: {key}", err.value, err.expected) from None
 
 
 @dataclass(frozen=True)

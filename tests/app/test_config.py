@@ -93,14 +93,15 @@ def test_unknown_key_in_a_nested_section_lists_that_sections_keys():
 @pytest.mark.parametrize(
     ("data", "field", "found"),
     [
-        ({"process": {"sigma": -1}}, "process.sigma", "-1"),
-        ({"process": {"theta": 0}}, "process.theta", "0"),
+        # bounds are checked by the object the section configures, which reads floats
+        ({"process": {"sigma": -1}}, "process.sigma", "-1.0"),
+        ({"process": {"kind": "ou", "theta": 0}}, "process.theta", "0.0"),
         ({"process": {"kind": "bm"}}, "process.kind", "'bm'"),
         ({"sampling": {"n_paths": 0}}, "sampling.n_paths", "0"),
         ({"sampling": {"horizon": -2.5}}, "sampling.horizon", "-2.5"),
         ({"target": {"noise_std": -0.1}}, "target.noise_std", "-0.1"),
         ({"methods": {"level": 1.5}}, "methods.level", "1.5"),
-        ({"methods": {"gradient": {"lr": 0}}}, "methods.gradient.lr", "0"),
+        ({"methods": {"gradient": {"lr": 0}}}, "methods.gradient.lr", "0.0"),
         ({"methods": {"run": ["least_square"]}}, "methods.run.0", "'least_square'"),
         ({"seed": -1}, "seed", "-1"),
         ({"dtype": "float16"}, "dtype", "'float16'"),
@@ -153,3 +154,51 @@ def test_load_config_on_invalid_toml(tmp_path):
     assert "TOML" in message
     assert str(path) in message
     assert "line 1" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "found"),
+    [
+        # everything run would refuse later is refused when the config is read
+        ({"process": {"mu": float("nan")}}, "process.mu", "nan"),
+        ({"sampling": {"horizon": float("inf")}}, "sampling.horizon", "inf"),
+        ({"methods": {"pointwise_mlp": {"hidden": [-1]}}}, "methods.pointwise_mlp.hidden[0]", "-1"),
+        ({"methods": {"seed_network": {"hidden": [0]}}}, "methods.seed_network.hidden[0]", "0"),
+        ({"lambda_x": {"coef": [0.1], "widths": []}}, "lambda_x.widths", "[]"),
+        ({"methods": {"gradient": {"holdout": 1.5}}}, "methods.gradient.holdout", "1.5"),
+        ({"methods": {"gradient": {"n_bootstrap": 1}}}, "methods.gradient.n_bootstrap", "1"),
+        ({"methods": {"least_squares": {"interval": "bca"}}}, "least_squares.interval", "'bca'"),
+        ({"device": "tpu"}, "device", "'tpu'"),
+        ({"process": {"kind": "gbm", "x0": 0.0}}, "process.x0", "0.0"),
+        ({"target": {"kind": "poly_k"}}, "target.coef", "[]"),
+        (
+            {"target": {"kind": "poly_k", "coef": [1.0]}, "methods": {"run": ["seed_sgd"]}},
+            "methods.run",
+            "'seed_sgd'",
+        ),
+    ],
+)
+def test_content_checks_run_when_the_config_is_read(data, field, found):
+    with pytest.raises(pf.InputError) as info:
+        parse_config(data)
+    message = str(info.value)
+    assert f"{field}" in message, message
+    assert message.endswith(f"found {found}"), message
+
+
+def test_paths_that_cannot_fit_in_memory_are_refused_before_allocating():
+    with pytest.raises(pf.InputError) as info:
+        parse_config({"sampling": {"n_paths": 10_000_000, "n_times": 10_000_000}})
+    message = str(info.value)
+    assert message.startswith("config: sampling: ")
+    assert "10000000 x 10000000" in message
+    assert "GiB" in message
+
+
+def test_cuda_device_is_refused_without_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(pf.InputError, match=r"device: expected an available device"):
+        parse_config({"device": "cuda"})

@@ -8,7 +8,10 @@ import tomllib
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
-from pathfit.app.config import EXAMPLE, RunConfig, parse_config
+from pathfit.app.config import RunConfig, parse_config
+from pathfit.app.example import example_config
+
+EXAMPLE = example_config()
 from pathfit.cli import app
 
 runner = CliRunner()

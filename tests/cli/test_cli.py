@@ -54,9 +54,10 @@ def small_run(tmp_path_factory) -> tuple[object, dict]:
 
 def test_run_writes_results_json(small_run):
     result, data = small_run
-    assert set(data) >= {"config", "true", "methods", "versions"}
-    assert data["true"] == {"lam": 0.25}
-    assert set(data["versions"]) >= {"pathfit", "torch", "python"}
+    assert data["schema_version"] == 2
+    assert set(data) >= {"config", "truth", "methods", "manifest"}
+    assert data["truth"] == {"lam": 0.25}
+    assert set(data["manifest"]["versions"]) >= {"pathfit", "torch", "python"}
     assert data["config"]["sampling"]["n_paths"] == 20
     assert data["config"]["sampling"]["n_times"] == 100
     assert data["config"]["seed"] == 0
@@ -66,7 +67,8 @@ def test_run_writes_results_json(small_run):
             "name",
             "estimate",
             "abs_error",
-            "ci95",
+            "ci",
+            "level",
             "steps",
             "wall_s",
             "status",
@@ -86,7 +88,8 @@ def test_run_rows_say_what_happened(small_run):
     assert ls["status"] == "converged"
     assert ls["abs_error"] < 1e-10
     assert abs(ls["estimate"] - 0.25) < 1e-10
-    lo, hi = ls["ci95"]
+    lo, hi = ls["ci"]
+    assert ls["level"] == 0.95
     assert lo <= ls["estimate"] <= hi
 
     seed_sgd = rows["seed_sgd"]

@@ -9,8 +9,6 @@ import pytest
 import torch
 
 import pathfit as pf
-from pathfit.app.config import RunConfig
-from pathfit.app.experiment import run_lambda_x
 from pathfit.estimators.holdout import split_times
 from pathfit.models import ConstantLambda, PointwiseMLP
 from pathfit.targets import ConstantLam
@@ -181,59 +179,3 @@ def test_early_stopping_keeps_the_best_hold_out_parameters(early_stopped):
     assert final == pytest.approx(min(losses), rel=1e-12)
     # the parameters of the last step predict the held-out times worse than those kept
     assert losses[-1] > min(losses)
-
-
-# --- lambda(x) experiment -----------------------------------------------------------------------
-
-
-def _lambda_x(noise_std: float | None = None) -> dict:
-    lambda_x: dict = {"coef": [0.1, 0.0, 0.05], "widths": [4], "mlp_max_steps": 5}
-    if noise_std is not None:
-        lambda_x["noise_std"] = noise_std
-    config = RunConfig.model_validate(
-        {"sampling": {"n_paths": 50, "n_times": 300}, "lambda_x": lambda_x}
-    )
-    paths = pf.simulate(
-        pf.ABM(mu=0.5, sigma=1.0), n_paths=50, n_times=300, horizon=10.0, seed=config.seed
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", pf.ConvergenceWarning)
-        return run_lambda_x(config, paths)
-
-
-def test_lambda_x_experiment_reports_both_selections_and_exact_coefficients():
-    out = _lambda_x()
-    assert out["true_coef"] == [0.1, 0.0, 0.05]
-    assert out["noise_std"] == 0.0
-    degrees = out["degree_selection"]
-    assert [c["name"] for c in degrees["candidates"]] == [f"degree {d}" for d in range(5)]
-    assert degrees["n_holdout"] == 60  # 20% of 300
-    assert degrees["best"] in {f"degree {d}" for d in range(2, 5)}  # all exact from degree 2
-    widths = out["width_selection"]
-    assert [c["name"] for c in widths["candidates"]] == ["width 4"]
-    assert widths["best"] == "width 4"
-    for table in (degrees, widths):
-        for row in table["candidates"]:
-            assert row["holdout_loss"] >= 0 and row["holdout_loss_se"] >= 0
-    ls = out["least_squares"]
-    # noise-free targets and a degree >= 2: the coefficients (padded with the true zeros of
-    # higher degrees) are exact up to rounding
-    assert ls["degree"] >= 2
-    assert max(ls["coef_abs_error"]) < 1e-10, ls
-    assert ls["max_lam_error"] < 1e-10
-    mlp = out["pointwise_mlp"]
-    assert mlp["width"] == "width 4"
-    assert 1 <= mlp["steps"] <= 5
-    assert mlp["status"] != "diverged"
-
-
-def test_lambda_x_experiment_with_noise_picks_degree_2_within_its_errors():
-    out = _lambda_x(noise_std=0.05)
-    assert out["noise_std"] == 0.05
-    assert out["degree_selection"]["best"] == "degree 2", out["degree_selection"]
-    ls = out["least_squares"]
-    assert ls["degree"] == 2
-    assert ls["interval"] == "classical"
-    # within 6 standard errors per coefficient: P(|z| > 6) = 2e-9 each
-    for error, stderr in zip(ls["coef_abs_error"], ls["stderr"], strict=True):
-        assert error < 6 * stderr, ls

@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from pathfit.app.config import parse_config
-from pathfit.app.experiment import RunOutput, run_experiment
+from pathfit.app.experiment import run_experiment
+from pathfit.app.outcome import RunOutcome
 from pathfit.report import (
     plot_gradient_traces,
     plot_lambda_x,
@@ -54,18 +55,22 @@ POLY = {
 FIGURES = ("paths.png", "targets.png", "residuals.png", "gradient.png", "losses.png")
 
 
+def _results(out: RunOutcome) -> list:
+    return [m.result for m in out.methods if m.result is not None]
+
+
 @pytest.fixture(scope="module")
-def constant_run() -> RunOutput:
+def constant_run() -> RunOutcome:
     return run_experiment(parse_config(CONSTANT))
 
 
 @pytest.fixture(scope="module")
-def poly_run() -> RunOutput:
+def poly_run() -> RunOutcome:
     return run_experiment(parse_config(POLY))
 
 
 @pytest.fixture(scope="module")
-def constant_report(constant_run: RunOutput, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def constant_report(constant_run: RunOutcome, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("constant_report")
     write_report(folder, constant_run)
     return folder
@@ -98,7 +103,7 @@ def test_importing_the_report_does_not_import_matplotlib() -> None:
     assert done.stdout.strip() == "False"
 
 
-def test_write_report_files(constant_run: RunOutput, constant_report: Path) -> None:
+def test_write_report_files(constant_run: RunOutcome, constant_report: Path) -> None:
     names = {p.name for p in constant_report.iterdir()}
     expected = {*FIGURES, "lambda_x.png", "report.html", "summary.md"}
     assert names == expected  # nothing else: no temporary files left behind
@@ -109,7 +114,7 @@ def test_write_report_files(constant_run: RunOutput, constant_report: Path) -> N
     assert page.startswith("<!DOCTYPE html>")
     assert 'id="methods"' in page
     rows = _method_rows(page)
-    assert len(rows) == len(constant_run.rows) == 4
+    assert len(rows) == len(constant_run.methods) == 4
     for row, method in zip(
         rows, ("least_squares", "seed_sgd", "gradient", "pointwise_mlp"), strict=True
     ):
@@ -124,8 +129,8 @@ def test_write_report_files(constant_run: RunOutput, constant_report: Path) -> N
     # the diverged seed recipe is shown with its reason, escaped
     seed_row = rows[1]
     assert "diverged" in seed_row
-    seed_message = constant_run.rows[1]["message"]
-    assert constant_run.rows[1]["status"] == "diverged"
+    seed_message = constant_run.methods[1].message
+    assert constant_run.methods[1].status == "diverged"
     assert "the loss became non-finite at step" in seed_message
     assert html.escape(seed_message) in seed_row
     # stability and identifiability notes per method
@@ -145,7 +150,7 @@ def test_write_report_files(constant_run: RunOutput, constant_report: Path) -> N
     assert "## Key messages" in summary
 
 
-def test_write_report_poly_lambda(poly_run: RunOutput, tmp_path: Path) -> None:
+def test_write_report_poly_lambda(poly_run: RunOutcome, tmp_path: Path) -> None:
     files = write_report(tmp_path, poly_run, title="poly <lambda> & co")
     assert set(files) == {*FIGURES, "lambda_x.png", "report.html", "summary.md"}
     assert all(path.is_file() and path.parent == tmp_path for path in files.values())
@@ -154,7 +159,7 @@ def test_write_report_poly_lambda(poly_run: RunOutput, tmp_path: Path) -> None:
     page = files["report.html"].read_text(encoding="utf-8")
     assert "poly &lt;lambda&gt; &amp; co" in page and "<lambda>" not in page
     rows = _method_rows(page)
-    assert len(rows) == len(poly_run.rows) == 3
+    assert len(rows) == len(poly_run.methods) == 3
     assert "c2 = " in rows[0]  # coefficients, one per line
     assert 'id="lambda-x"' in page and "Polynomial degree chosen on held-out times" in page
     assert "(chosen)" in page
@@ -163,7 +168,7 @@ def test_write_report_poly_lambda(poly_run: RunOutput, tmp_path: Path) -> None:
     assert "## lambda(x)" in summary
 
 
-def test_lambda_x_band_is_the_least_squares_interval(poly_run: RunOutput) -> None:
+def test_lambda_x_band_is_the_least_squares_interval(poly_run: RunOutcome) -> None:
     grid, curves, truth, band, label = lambda_x_curves(poly_run)
     assert set(curves) == {"least_squares (degree 2)", "pointwise_mlp"}
     assert truth is not None and band is not None and "95%" in label
@@ -179,7 +184,7 @@ def test_lambda_x_band_is_the_least_squares_interval(poly_run: RunOutput) -> Non
 
 
 def test_write_report_writes_nothing_when_building_fails(
-    constant_run: RunOutput, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    constant_run: RunOutcome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import pathfit.report.figures as figures
 
@@ -193,7 +198,7 @@ def test_write_report_writes_nothing_when_building_fails(
     assert not folder.exists() or not any(folder.iterdir())
 
 
-def test_figure_functions_draw_on_the_given_axes(constant_run: RunOutput) -> None:
+def test_figure_functions_draw_on_the_given_axes(constant_run: RunOutcome) -> None:
     out = constant_run
     fig = Figure()
     axes = fig.subplots(2, 3).ravel()
@@ -205,8 +210,8 @@ def test_figure_functions_draw_on_the_given_axes(constant_run: RunOutput) -> Non
         lambda ax: plot_paths_fan(out.paths, ax=ax, n_shown=5),
         lambda ax: plot_targets_fit(times, k, fitted, ax=ax),
         lambda ax: plot_residuals(times, {n: k - f for n, f in fitted.items()}, ax=ax),
-        lambda ax: plot_gradient_traces(out.results, 0.25, ax=ax),
-        lambda ax: plot_losses(out.results, ax=ax),
+        lambda ax: plot_gradient_traces(_results(out), 0.25, ax=ax),
+        lambda ax: plot_losses(_results(out), ax=ax),
         lambda ax: plot_lambda_x(grid, curves, truth, band, ax=ax),
     ]
     for ax, call in zip(axes, calls, strict=True):
@@ -220,13 +225,13 @@ def test_figure_functions_draw_on_the_given_axes(constant_run: RunOutput) -> Non
     assert axes[4].get_yscale() == "log"
 
 
-def test_figure_functions_make_their_own_figure(constant_run: RunOutput) -> None:
+def test_figure_functions_make_their_own_figure(constant_run: RunOutcome) -> None:
     fig, ax = plot_paths_fan(constant_run.paths)
     assert isinstance(fig, Figure) and ax.figure is fig
     assert tuple(fig.get_size_inches()) == pytest.approx(FIGSIZE)
     assert fig.dpi == DPI
     # with the truth unknown the traces show the estimate itself
-    fig, ax = plot_gradient_traces(constant_run.results, None)
+    fig, ax = plot_gradient_traces(_results(constant_run), None)
     assert ax.get_ylabel() == "|lambda_hat|" and ax.get_yscale() == "log"
     labels = ax.get_legend_handles_labels()[1]
     assert any(label.startswith("seed_sgd (diverged") for label in labels)
@@ -299,7 +304,7 @@ def test_report_renders_in_chromium(constant_report: Path, tmp_path: Path) -> No
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
-def test_config_toml_reads_back(poly_run: RunOutput) -> None:
+def test_config_toml_reads_back(poly_run: RunOutcome) -> None:
     import tomllib
 
     from pathfit.report._content import config_toml

@@ -1,36 +1,36 @@
-"""From a validated RunConfig to the objects it describes: process, targets, estimators."""
+"""From a validated RunConfig to the objects it describes: process, target, methods.
+
+``check_config`` builds every one of them once without simulating, so that each value is
+checked by the object it configures, where its bounds are stated, and an error names the
+config key.
+"""
 
 from __future__ import annotations
 
-from pathfit.app.config import (
-    METHOD_NAMES,
-    GradientConfig,
-    MethodName,
-    NetworkConfig,
-    RunConfig,
-)
-from pathfit.estimators import GradientFit, LeastSquares
+import contextlib
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from pathfit._types import DTYPES
+from pathfit.app.methods import METHODS, Estimator, MethodContext, applicable
+from pathfit.estimators import GradientFit
 from pathfit.exceptions import InputError
 from pathfit.models import (
     AbstractLinearModel,
-    AbstractModel,
     ConstantLambda,
     PointwiseMLP,
     PolynomialK,
     PolynomialLambda,
-    SeedNetwork,
 )
-from pathfit.paths import Paths
 from pathfit.processes import ABM, GBM, OU, AbstractProcess
 from pathfit.targets import AbstractLinearSpec, ConstantLam, KPolynomial, PolynomialLam
 
-# Which methods make sense for which target: the seed's recipes fit a constant lambda, the
-# pointwise MLP fits a lambda(x), and least squares / gradient fit the target's own family.
-APPLIES: dict[str, tuple[MethodName, ...]] = {
-    "constant": METHOD_NAMES,
-    "poly_lambda": ("least_squares", "gradient", "pointwise_mlp"),
-    "poly_k": ("least_squares", "gradient"),
-}
+if TYPE_CHECKING:
+    from pathfit.app.config import RunConfig
+
+# A run holds its paths and a few arrays of their size (the design, a model's inputs).
+_COPIES_OF_THE_PATHS = 3
 
 
 def build_process(config: RunConfig) -> AbstractProcess:
@@ -52,6 +52,7 @@ def build_spec(config: RunConfig) -> AbstractLinearSpec:
 
 
 def linear_model(config: RunConfig) -> AbstractLinearModel:
+    """The model family of the configured target: the one least squares and gradient fit."""
     t = config.target
     if t.kind == "constant":
         return ConstantLambda()
@@ -59,8 +60,9 @@ def linear_model(config: RunConfig) -> AbstractLinearModel:
     return PolynomialLambda(degree) if t.kind == "poly_lambda" else PolynomialK(degree)
 
 
-def selected_methods(config: RunConfig) -> tuple[MethodName, ...]:
-    allowed = APPLIES[config.target.kind]
+def selected_methods(config: RunConfig) -> tuple[str, ...]:
+    """The methods to run: those named in ``methods.run``, else every one that applies."""
+    allowed = applicable(config.target.kind)
     if config.methods.run is None:
         return allowed
     for name in config.methods.run:
@@ -74,77 +76,84 @@ def selected_methods(config: RunConfig) -> tuple[MethodName, ...]:
     return tuple(config.methods.run)
 
 
-def gradient_fit(
-    model: AbstractModel, cfg: GradientConfig, name: str, config: RunConfig
-) -> GradientFit:
-    """A GradientFit from a config section; optimizer "auto" is SGD at 1/L for one linear
-    parameter (exact in one step) and L-BFGS otherwise (the design's columns x^2, x^3, ...
-    differ so much in scale that plain gradient descent crawls)."""
-    optimizer = cfg.optimizer
-    if optimizer == "auto":
-        single = isinstance(model, AbstractLinearModel) and len(model.powers) == 1
-        optimizer = "sgd" if single else "lbfgs"
-    return GradientFit(
-        model,
-        mode=cfg.mode,
-        optimizer=optimizer,
-        lr=cfg.lr,
-        batch_size=cfg.batch_size,
-        max_steps=cfg.max_steps,
-        tol=cfg.tol,
-        guard=cfg.guard,
+def make_estimator(name: str, config: RunConfig, n_paths: int) -> Estimator:
+    """The estimator that method ``name`` of ``config`` runs on data with ``n_paths`` paths."""
+    context = MethodContext(
         seed=config.seed,
         level=config.methods.level,
-        interval=cfg.interval,
-        holdout=cfg.holdout,
-        patience=cfg.patience,
-        name=name,
+        linear_model=linear_model(config),
+        n_paths=n_paths,
     )
+    return METHODS[name].build(getattr(config.methods, name), context)
 
 
-def make_estimator(name: MethodName, config: RunConfig, paths: Paths) -> LeastSquares | GradientFit:
-    """The estimator that method ``name`` of ``config`` runs on ``paths``."""
-    m = config.methods
-    if name == "least_squares":
-        return LeastSquares(
-            linear_model(config),
-            level=m.level,
-            interval=m.least_squares.interval,
-            n_bootstrap=m.least_squares.n_bootstrap,
-            seed=config.seed,
+def lambda_x_networks(config: RunConfig) -> dict[str, GradientFit]:
+    """The pointwise MLPs of the lambda(x) experiment, one per configured width."""
+    cfg = config.lambda_x
+    return {
+        f"width {w}": GradientFit(
+            PointwiseMLP((w,), seed=config.seed),
+            optimizer="lbfgs",
+            max_steps=cfg.mlp_max_steps,
+            patience=cfg.patience,
+            name=f"pointwise_mlp width {w}",
         )
-    if name == "seed_sgd":
-        return GradientFit(
-            ConstantLambda(),
-            mode="per_sample",
-            optimizer="sgd",
-            lr=m.seed_sgd.lr,
-            max_steps=m.seed_sgd.max_steps,
-            guard=False,
-            seed=config.seed,
-            level=m.level,
-            name=name,
+        for w in cfg.widths
+    }
+
+
+def check_config(config: RunConfig, source: str = "config") -> None:
+    """Run every check ``pathfit run`` would run before simulating; raises InputError naming
+    ``source`` and the config key."""
+    with _key(source, "process"):
+        build_process(config)
+    with _key(source, "target"):
+        build_spec(config)
+    with _key(source, ""):
+        names = selected_methods(config)
+    _check_size(config, source)
+    for name in names:
+        with _key(source, f"methods.{name}", run_keys=True):
+            make_estimator(name, config, config.sampling.n_paths).check_hyperparameters()
+    if config.lambda_x.coef:
+        with _key(source, "lambda_x"):
+            PolynomialLam(tuple(config.lambda_x.coef))
+        with _key(source, "lambda_x.widths"):
+            for network in lambda_x_networks(config).values():
+                network.check_hyperparameters()
+
+
+@contextlib.contextmanager
+def _key(source: str, section: str, run_keys: bool = False) -> Iterator[None]:
+    """Re-raise an InputError from a built object under its config key in ``section``."""
+    try:
+        yield
+    except InputError as err:
+        field = err.field
+        if run_keys and field in ("seed", "level"):
+            field = "seed" if field == "seed" else "methods.level"
+        elif section and not field.startswith(section.split(".")[0]):
+            field = f"{section}.{field}"
+        raise InputError(f"{source}: {field}", err.value, err.expected) from None
+
+
+def _check_size(config: RunConfig, source: str) -> None:
+    """Refuse paths that cannot fit in this machine's memory, before allocating them."""
+    n_paths, n_times = config.sampling.n_paths, config.sampling.n_times
+    itemsize = DTYPES[config.dtype].itemsize
+    needed = _COPIES_OF_THE_PATHS * n_paths * n_times * itemsize
+    memory = _physical_memory()
+    if memory is not None and needed > memory:
+        raise InputError(
+            f"{source}: sampling",
+            f"n_paths x n_times = {n_paths} x {n_times} ({needed / 2**30:.3g} GiB to hold the "
+            f"paths and their design in {config.dtype})",
+            f"sizes that fit in this machine's {memory / 2**30:.3g} GiB of memory",
         )
-    if name == "gradient":
-        return gradient_fit(linear_model(config), m.gradient, name, config)
-    network: NetworkConfig = m.seed_network if name == "seed_network" else m.pointwise_mlp
-    model = (
-        SeedNetwork(paths.n_paths, network.hidden, seed=config.seed)
-        if name == "seed_network"
-        else PointwiseMLP(network.hidden, seed=config.seed)
-    )
-    return gradient_fit(model, network, name, config)
 
 
-def spec_from_truth(truth: dict[str, object] | None) -> AbstractLinearSpec | None:
-    """The true specification recorded beside a dataset ({"lam": ...}, {"lam_coef": [...]} or
-    {"k_coef": [...]}), or None when it is unknown."""
-    if not truth:
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system that says
         return None
-    if "lam" in truth:
-        return ConstantLam(truth["lam"])  # type: ignore[arg-type]
-    if "lam_coef" in truth:
-        return PolynomialLam(tuple(truth["lam_coef"]))  # type: ignore[arg-type]
-    if "k_coef" in truth:
-        return KPolynomial(tuple(truth["k_coef"]))  # type: ignore[arg-type]
-    return None

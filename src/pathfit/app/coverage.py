@@ -18,23 +18,22 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 from scipy import stats
 
+from pathfit._json import json_safe
 from pathfit.app.build import build_process, build_spec, linear_model, make_estimator
 from pathfit.app.config import RunConfig
+from pathfit.choices import NOISE_KINDS, NoiseKind
 from pathfit.estimators import FitResult, LeastSquares
-from pathfit.estimators._result import json_safe
 from pathfit.exceptions import ConvergenceWarning, InputError
 from pathfit.processes import simulate
-from pathfit.processes._base import _torch_threads
+from pathfit.processes.tiling import torch_threads
 from pathfit.targets import AbstractLinearSpec, make_targets, population_targets
 
-NoiseKind = Literal["iid", "population"]
-NOISE_KINDS: tuple[NoiseKind, ...] = ("iid", "population")
 COVERAGE_METHODS = ("least_squares", "gradient", "least_squares_classical")
 IID_NOISE_FRACTION = 0.01
 
@@ -101,7 +100,7 @@ def run_coverage(
     replicates run on ``workers`` threads (default: one per core).
     """
     if noise not in NOISE_KINDS:
-        raise InputError("--noise", repr(noise), "iid or population")
+        raise InputError("--noise", repr(noise), " or ".join(NOISE_KINDS))
     for name in methods:
         if name not in COVERAGE_METHODS:
             raise InputError("methods", repr(name), "one of " + ", ".join(COVERAGE_METHODS))
@@ -136,7 +135,7 @@ def run_coverage(
             estimator = (
                 LeastSquares(linear_model(config), level=level, interval="classical", seed=seed)
                 if name == "least_squares_classical"
-                else make_estimator(name, config.model_copy(update={"seed": seed}), paths)  # type: ignore[arg-type]
+                else make_estimator(name, config.model_copy(update={"seed": seed}), paths.n_paths)
             )
             fit_start = time.perf_counter()
             estimator.fit(paths, targets)
@@ -148,7 +147,7 @@ def run_coverage(
     # collect them in order so that the report does not depend on the threads.
     with (
         warnings.catch_warnings(),
-        _torch_threads(1),
+        torch_threads(1),
         ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool,
     ):
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -20,6 +20,11 @@ class AbstractEstimator(abc.ABC):
     def fit(self, paths: Paths, targets: Targets | TargetValues) -> Self:
         """Learn from paths and their aggregate targets; returns self."""
 
+    @abc.abstractmethod
+    def check_hyperparameters(self) -> None:
+        """Check every hyperparameter against its type, closed set and bounds, as ``fit``
+        does first; raises InputError naming the hyperparameter and the value found."""
+
     @classmethod
     def _param_names(cls) -> list[str]:
         signature = inspect.signature(cls.__init__)

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pathfit._types import Status
+from pathfit._json import json_safe
+from pathfit.choices import Status
 
 EventKind = Literal["non_finite", "exploding"]
-
-
-def json_safe(value: Any) -> Any:
-    """Recursively replace non-finite floats by None so that the value is valid JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)

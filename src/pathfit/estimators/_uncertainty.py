@@ -17,12 +17,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from scipy import stats
 
 from pathfit._types import Design, Params, PathValues, TargetValues
+from pathfit.choices import IntervalMethod
 from pathfit.estimators._linalg import (
     LinearSolution,
     ScaledSVD,
@@ -31,14 +31,6 @@ from pathfit.estimators._linalg import (
 )
 from pathfit.exceptions import InputError
 
-IntervalMethod = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
-INTERVAL_METHODS: tuple[IntervalMethod, ...] = (
-    "auto",
-    "classical",
-    "path_bootstrap",
-    "hac",
-    "block_bootstrap",
-)
 N_BOOTSTRAP = 300
 
 

@@ -8,24 +8,27 @@ import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal
 
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from pathfit import _random
-from pathfit._types import Status, TargetValues
+from pathfit._types import TargetValues
 from pathfit._validation import check_choice, check_int, check_real
+from pathfit.choices import (
+    INTERVAL_METHODS,
+    MODES,
+    OPTIMIZERS,
+    IntervalMethod,
+    Mode,
+    OptimizerName,
+    Status,
+)
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
 from pathfit.estimators._data import check_data, check_level, min_times
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
-from pathfit.estimators._uncertainty import (
-    INTERVAL_METHODS,
-    N_BOOTSTRAP,
-    IntervalMethod,
-    estimate_uncertainty,
-)
+from pathfit.estimators._uncertainty import N_BOOTSTRAP, estimate_uncertainty
 from pathfit.estimators.holdout import split_times
 from pathfit.estimators.least_squares import linear_result
 from pathfit.exceptions import ConvergenceWarning, InputError
@@ -33,14 +36,19 @@ from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
 from pathfit.paths import Paths
 from pathfit.targets import Targets
 
-Mode = Literal["per_sample", "minibatch", "full"]
-OptimizerName = Literal["sgd", "adam", "lbfgs"]
-MODES: tuple[Mode, ...] = ("per_sample", "minibatch", "full")
-OPTIMIZERS: tuple[OptimizerName, ...] = ("sgd", "adam", "lbfgs")
 _HISTORY_PARAMS = 64
 _ADAM_STEP = 1e-2
 _LBFGS_ITERATIONS = 20
 _GRAD_TOL = 1e-6
+
+
+def resolve_optimizer(optimizer: OptimizerName, model: AbstractModel) -> OptimizerName:
+    """The optimiser "auto" stands for with ``model``: SGD for one linear parameter, else
+    L-BFGS; any other name as given."""
+    if optimizer != "auto":
+        return optimizer
+    single = isinstance(model, AbstractLinearModel) and len(model.powers) == 1
+    return "sgd" if single else "lbfgs"
 
 
 class GradientFit(AbstractEstimator):
@@ -64,7 +72,10 @@ class GradientFit(AbstractEstimator):
     Args:
         model: any pathfit model.
         mode: "per_sample", "minibatch" or "full".
-        optimizer: "sgd", "adam" or "lbfgs".
+        optimizer: "sgd", "adam", "lbfgs", or "auto" (the default): SGD at 1/L for a model
+            with one linear parameter (exact in one full-batch step), else L-BFGS (the
+            columns x^2, x^3, ... of a polynomial's design differ so much in scale that plain
+            gradient descent crawls, and networks are not convex).
         lr: step size; None chooses it from the curvature as above.
         batch_size: time indices per minibatch.
         max_steps: optimiser steps at most.
@@ -81,6 +92,7 @@ class GradientFit(AbstractEstimator):
         model_: the trained copy of ``model``.
         coef_: (n_params,) estimates for linear models, else None.
         lam_: the single-number lambda estimate, where the model has one.
+        optimizer_: the optimiser used ("auto" resolved).
         n_iter_: steps taken.
         status_: "converged", "max_steps" or "diverged".
         result_: the FitResult.
@@ -91,7 +103,7 @@ class GradientFit(AbstractEstimator):
         model: AbstractModel,
         *,
         mode: Mode = "full",
-        optimizer: OptimizerName = "sgd",
+        optimizer: OptimizerName = "auto",
         lr: float | None = None,
         batch_size: int = 32,
         max_steps: int = 10_000,
@@ -125,7 +137,8 @@ class GradientFit(AbstractEstimator):
         self.patience = patience
         self.name = name
 
-    def _check_hyperparameters(self) -> None:
+    def check_hyperparameters(self) -> None:
+        """Check every hyperparameter (``fit`` does this first); raises InputError naming it."""
         if not isinstance(self.model, AbstractModel):
             raise InputError("model", type(self.model).__name__, "a pathfit model")
         check_choice("mode", self.mode, MODES)
@@ -149,7 +162,8 @@ class GradientFit(AbstractEstimator):
     def fit(self, paths: Paths, targets: Targets | TargetValues) -> GradientFit:
         """Train a copy of the model on paths and their targets; returns self."""
         start = time.perf_counter()
-        self._check_hyperparameters()
+        self.check_hyperparameters()
+        self.optimizer_ = resolve_optimizer(self.optimizer, self.model)
         model = copy.deepcopy(self.model).to(dtype=_dtype_of(paths), device=_device_of(paths))
         paths, k = check_data(paths, targets, min_times(model))
         model.adapt(paths)
@@ -294,18 +308,18 @@ class _Training:
     def _initial_step(self, curvature: float | None) -> float:
         if self.fit.lr is not None:
             return float(self.fit.lr)
-        if self.fit.optimizer == "adam":
+        if self.fit.optimizer_ == "adam":
             return _ADAM_STEP
-        if self.fit.optimizer == "lbfgs":
+        if self.fit.optimizer_ == "lbfgs":
             return 1.0
         if not curvature or curvature <= 0:
             return 1.0
         return 1.0 / curvature
 
     def _optimizer(self) -> torch.optim.Optimizer:
-        if self.fit.optimizer == "sgd":
+        if self.fit.optimizer_ == "sgd":
             return torch.optim.SGD(self.params, lr=self.step_size)
-        if self.fit.optimizer == "adam":
+        if self.fit.optimizer_ == "adam":
             return torch.optim.Adam(self.params, lr=self.step_size)
         # One step is up to _LBFGS_ITERATIONS iterations: torch's L-BFGS stalls when called
         # one iteration at a time.
@@ -516,7 +530,7 @@ class _Training:
                 f"converged: {moved}, gradient {gradient:.2e} "
                 f"(initially {self.initial_gradient:.2e})"
             )
-        if self.fit.optimizer == "lbfgs" and not self.restarted:
+        if self.fit.optimizer_ == "lbfgs" and not self.restarted:
             self.restarted = True  # a stale L-BFGS memory can stall it: start it afresh once
             self.optimizer = self._optimizer()
             return None
@@ -560,8 +574,8 @@ class _Training:
             if isinstance(self.model, AbstractLinearModel):
                 what += " = 2 max_j |Phi_j|^2" if self.fit.mode != "full" else " = 2 |Phi|_2^2 / m"
             curvature = f"{what} = {stab.curvature:.4g}"
-            if self.fit.optimizer != "sgd":
-                name = "Adam" if self.fit.optimizer == "adam" else "L-BFGS (line search)"
+            if self.fit.optimizer_ != "sgd":
+                name = "Adam" if self.fit.optimizer_ == "adam" else "L-BFGS (line search)"
                 parts.append(
                     f"{curvature} (2/L = {stab.bound:.3g}); {name} sets its own steps, "
                     f"starting from {stab.step:.3g}."

@@ -10,17 +10,12 @@ import torch
 from pathfit import _random
 from pathfit._types import Design, PathValues, TargetValues
 from pathfit._validation import check_choice, check_int, check_tensor
+from pathfit.choices import INTERVAL_METHODS, IntervalMethod
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._data import check_data, check_level
 from pathfit.estimators._linalg import LinearSolution
 from pathfit.estimators._result import FitResult
-from pathfit.estimators._uncertainty import (
-    INTERVAL_METHODS,
-    N_BOOTSTRAP,
-    IntervalMethod,
-    Uncertainty,
-    estimate_uncertainty,
-)
+from pathfit.estimators._uncertainty import N_BOOTSTRAP, Uncertainty, estimate_uncertainty
 from pathfit.exceptions import InputError
 from pathfit.models import AbstractLinearModel, ConstantLambda
 from pathfit.paths import Paths
@@ -75,6 +70,10 @@ class LeastSquares(AbstractEstimator):
         self.interval = interval
         self.n_bootstrap = n_bootstrap
         self.seed = seed
+
+    def check_hyperparameters(self) -> None:
+        """Check every hyperparameter (``fit`` does this first); raises InputError naming it."""
+        self._checked_model()
 
     def _checked_model(self) -> AbstractLinearModel:
         model = ConstantLambda() if self.model is None else self.model

@@ -276,7 +276,3 @@ def simulate(
     seed = _random.resolve_seed(seed, generator)
     times = sample_times(n_times, horizon, seed=seed, dtype=dtype, device=device)
     return process.sample_paths(n_paths, times, seed=seed)
-
-
-# pathfit.app.coverage still imports this name; remove it once it imports tiling.torch_threads.
-_torch_threads = tiling.torch_threads

@@ -1,25 +1,25 @@
-"""From a RunOutput to the report's figures, rendered to PNG bytes in memory."""
+"""From a RunOutcome to the report's figures, rendered to PNG bytes in memory."""
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from pathfit.app.experiment import x_grid
 from pathfit.estimators import LeastSquares
 from pathfit.models import PointwiseMLP, PolynomialLambda
-from pathfit.paths import Paths
 from pathfit.report import figures
-from pathfit.targets import PolynomialLam
+from pathfit.targets import ConstantLam, PolynomialLam
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from pathfit.app.experiment import RunOutput
+    from pathfit.app.outcome import RunOutcome
 
 
 @dataclass(frozen=True)
@@ -39,37 +39,24 @@ def png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def true_lambda(true: dict[str, Any]) -> float | list[float] | None:
+def true_lambda(out: RunOutcome) -> float | list[float] | None:
     """What the gradient traces compare with: lambda, the true coefficients, or None."""
-    if "lam" in true:
-        return float(true["lam"])
-    for key in ("lam_coef", "k_coef"):
-        if key in true:
-            return [float(c) for c in true[key]]
-    return None
+    if isinstance(out.truth, ConstantLam):
+        return float(out.truth.value)
+    return None if out.truth is None else [float(c) for c in out.truth.coef]
 
 
-def fitted_targets(out: RunOutput) -> dict[str, np.ndarray]:
-    """Method name -> k_hat on the run's paths, for every fit that did not diverge."""
-    fitted = {}
-    for estimator, result in zip(out.estimators, out.results, strict=True):
-        if result.status == "diverged":
-            continue
-        fitted[result.method] = figures.to_numpy(estimator.predict(out.paths))
-    return fitted
-
-
-def x_grid(paths: Paths, n: int = 201) -> torch.Tensor:
-    """Points spanning the central 98% of the observed x, where lambda(x) has support."""
-    flat = paths.values.detach().reshape(-1)
-    if flat.numel() > 1_000_000:
-        flat = flat[:: flat.numel() // 1_000_000 + 1]
-    lo, hi = np.quantile(flat.cpu().numpy().astype(np.float64), [0.01, 0.99])
-    return torch.linspace(float(lo), float(hi), n, dtype=paths.dtype, device=paths.device)
+def fitted_targets(out: RunOutcome) -> dict[str, np.ndarray]:
+    """Method name -> k_hat on the run's paths, for every fit with an estimate."""
+    return {
+        method.name: figures.to_numpy(method.estimator.predict(out.paths))
+        for method in out.methods
+        if method.has_estimate
+    }
 
 
 def lambda_x_curves(
-    out: RunOutput,
+    out: RunOutcome,
 ) -> tuple[torch.Tensor, dict[str, np.ndarray], np.ndarray | None, tuple | None, str]:
     """The learned lambda(x) of the run's fits on a grid, the truth, and a band.
 
@@ -81,46 +68,47 @@ def lambda_x_curves(
         grid, curves (name -> values), truth (or None), band (lower, upper) or None, and the
         band's label.
     """
-    grid = x_grid(out.paths)
+    grid = x_grid(out.paths.values)
     curves: dict[str, np.ndarray] = {}
     band = None
     band_label = ""
-    level = out.config.methods.level
-    for estimator, result in zip(out.estimators, out.results, strict=True):
-        if result.status == "diverged":
+    for method in out.methods:
+        if not method.has_estimate:
             continue
+        estimator = method.estimator
         model = estimator.model_
         if isinstance(model, PointwiseMLP):
             with torch.no_grad():
-                curves[result.method] = figures.to_numpy(model.lam(grid))
+                curves[method.name] = figures.to_numpy(model.lam(grid))
         elif (
             isinstance(model, PolynomialLambda)
             and isinstance(estimator, LeastSquares)
             and out.config.target.kind == "poly_lambda"
         ):
-            curves[f"{result.method} (degree {model.degree})"] = figures.to_numpy(model.lam(grid))
+            label = f"{method.name} (degree {model.degree})"
+            curves[label] = figures.to_numpy(model.lam(grid))
             if band is None and estimator.cov_ is not None:
                 x = figures.to_numpy(grid)
                 basis = np.vander(x, model.degree + 1, increasing=True)
                 cov = figures.to_numpy(estimator.cov_)
                 sd = np.sqrt(np.clip(np.einsum("nb,bc,nc->n", basis, cov, basis), 0.0, None))
-                z = NormalDist().inv_cdf(0.5 + level / 2)
-                centre = curves[f"{result.method} (degree {model.degree})"]
-                band = (centre - z * sd, centre + z * sd)
-                band_label = f"{level:.0%} band ({result.method}, {estimator.interval_})"
+                z = NormalDist().inv_cdf(0.5 + out.level / 2)
+                band = (curves[label] - z * sd, curves[label] + z * sd)
+                band_label = f"{out.level:.0%} band ({method.name}, {estimator.interval_})"
     truth = None
-    if "lam" in out.true:
-        truth = np.full(grid.shape[0], float(out.true["lam"]))
-    elif "lam_coef" in out.true:
-        truth = figures.to_numpy(PolynomialLam(tuple(out.true["lam_coef"])).lam(grid))
+    if isinstance(out.truth, ConstantLam | PolynomialLam):
+        truth = figures.to_numpy(out.truth.lam(grid))
     return grid, curves, truth, band, band_label
 
 
-def _has_history(out: RunOutput) -> bool:
-    return any(r.history is not None and r.history.step for r in out.results)
+def _has_history(out: RunOutcome) -> bool:
+    return any(
+        m.result is not None and m.result.history is not None and m.result.history.step
+        for m in out.methods
+    )
 
 
-def build_figures(out: RunOutput) -> list[ReportFigure]:
+def build_figures(out: RunOutcome) -> list[ReportFigure]:
     """Every figure that applies to ``out``, rendered in memory."""
     built: list[ReportFigure] = []
 
@@ -157,8 +145,9 @@ def build_figures(out: RunOutput) -> list[ReportFigure]:
             fig,
         )
     if _has_history(out):
-        truth = true_lambda(out.true)
-        fig, _ = figures.plot_gradient_traces(out.results, truth)
+        truth = true_lambda(out)
+        results = [m.result for m in out.methods if m.result is not None]
+        fig, _ = figures.plot_gradient_traces(results, truth)
         if truth is None:
             what = "the size of the estimate, |lambda_hat| (the truth is unknown)"
         elif isinstance(truth, list):
@@ -175,7 +164,7 @@ def build_figures(out: RunOutput) -> list[ReportFigure]:
             "marks where a diverged fit stopped.",
             fig,
         )
-        fig, _ = figures.plot_losses(out.results)
+        fig, _ = figures.plot_losses(results)
         add(
             "losses.png",
             "Losses",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pathfit.app.experiment import RunOutput
+    from pathfit.app.outcome import LambdaXOutcome, MethodOutcome, RunOutcome
 
 QUESTION = (
     "Can a network learn a coefficient from aggregate observations of diffusion paths, and how "
@@ -65,39 +65,35 @@ class MethodRow:
     message: str
 
 
-def _ci(row: dict[str, Any], level: float) -> Any:
-    return row.get(f"ci{round(level * 100)}")
-
-
-def method_rows(out: RunOutput) -> list[MethodRow]:
-    """The methods table: one row per fitted method, diverged ones included."""
-    level = out.config.methods.level
+def method_rows(out: RunOutcome) -> list[MethodRow]:
+    """The methods table: one row per fitted method, diverged and failed ones included."""
     rows = []
-    for row, result in zip(out.rows, out.results, strict=True):
-        estimate, ci = row.get("estimate"), _ci(row, level)
-        if isinstance(estimate, list):
-            names = list(result.param_names) or [f"c{b}" for b in range(len(estimate))]
-            shown = [f"{n} = {fmt(v)}" for n, v in zip(names, estimate, strict=False)]
+    for method in out.methods:
+        estimate, ci = method.estimate, method.ci
+        if isinstance(estimate, tuple):
+            names = method.param_names
+            shown = [f"{n} = {fmt(v)}" for n, v in zip(names, estimate, strict=True)]
             intervals = (
-                [f"{n}: [{fmt(lo)}, {fmt(hi)}]" for n, (lo, hi) in zip(names, ci, strict=False)]
+                [f"{n}: [{fmt(lo)}, {fmt(hi)}]" for n, (lo, hi) in zip(names, ci, strict=True)]  # type: ignore[misc, arg-type]
                 if ci
                 else [DASH]
             )
         else:
             shown = [fmt(estimate)]
-            intervals = [f"[{fmt(ci[0])}, {fmt(ci[1])}]"] if ci else [DASH]
+            intervals = [f"[{fmt(ci[0])}, {fmt(ci[1])}]"] if ci else [DASH]  # type: ignore[index]
+        result = method.result
         rows.append(
             MethodRow(
-                name=str(row["name"]),
-                model=str(row.get("model", result.model)),
+                name=method.name,
+                model=type(method.estimator.model).__name__ if result is None else result.model,
                 estimate=shown,
-                error=fmt(row.get("abs_error"), ".3g"),
+                error=fmt(method.abs_error, ".3g"),
                 interval=intervals,
-                interval_method=row.get("interval") or DASH,
-                steps=fmt(row.get("steps")),
-                wall_s=fmt(row.get("wall_s"), ".3g"),
-                status=str(row.get("status", result.status)),
-                message=str(row.get("message") or ""),
+                interval_method=(result.interval if result is not None else None) or DASH,
+                steps=DASH if result is None else fmt(result.steps),
+                wall_s=DASH if result is None else fmt(result.wall_s, ".3g"),
+                status=method.status,
+                message=method.message,
             )
         )
     return rows
@@ -118,97 +114,86 @@ class MethodNotes:
     events: list[str] = field(default_factory=list)
 
 
-def _new_notes(row: dict[str, Any]) -> list[str]:
-    """A fit's notes, less those that repeat an identifiability warning (the seed network's
-    only-the-bias note is both)."""
-    warnings = set((row.get("identifiability") or {}).get("warnings") or [])
-    return [str(n) for n in row.get("notes") or [] if n not in warnings]
-
-
-def method_notes(out: RunOutput) -> list[MethodNotes]:
+def method_notes(out: RunOutcome) -> list[MethodNotes]:
     """Per method: how the fit ended, its notes, identifiability and stability."""
-    notes = []
-    for row in out.rows:
-        ident = row.get("identifiability") or {}
-        identifiability = []
-        if ident:
-            line = f"rank {ident.get('rank')} of {ident.get('n_params')} parameters"
-            if ident.get("condition_number") is not None:
-                line += f", scaled condition number {fmt(ident['condition_number'], '.3g')}"
-            identifiability.append(line)
-            weakest = ident.get("weakest_direction")
-            if weakest and len(weakest) > 1:
-                identifiability.append(
-                    "weakest direction: "
-                    + ", ".join(f"{n} {fmt(v, '+.3f')}" for n, v in weakest.items())
-                )
-        stability, events = [], []
-        s = row.get("stability")
-        if s:
-            stability.append(
-                f"curvature L = {fmt(s.get('curvature'), '.4g')} "
-                f"({s.get('curvature_method') or 'method not recorded'})"
+    return [_notes(method) for method in out.methods]
+
+
+def _notes(method: MethodOutcome) -> MethodNotes:
+    identifiability = []
+    ident = method.identifiability
+    if ident is not None:
+        line = f"rank {ident.rank} of {ident.n_params} parameters"
+        if math.isfinite(ident.condition_number):
+            line += f", scaled condition number {fmt(ident.condition_number, '.3g')}"
+        identifiability.append(line)
+        weakest = ident.weakest_direction
+        if weakest and len(weakest) > 1:
+            identifiability.append(
+                "weakest direction: "
+                + ", ".join(f"{n} {fmt(v, '+.3f')}" for n, v in weakest.items())
             )
-            stability.append(f"stable bound 2/L = {fmt(s.get('bound'), '.3g')}")
-            # no verdict on step against bound here: line-search optimisers choose their own
-            # steps, and the message above says what the step meant for this fit
-            line = f"initial step {fmt(s.get('step'), '.3g')}"
-            if s.get("final_step") is not None and s.get("final_step") != s.get("step"):
-                line += f", final step {fmt(s.get('final_step'), '.3g')}"
-            stability.append(line)
-            events = [str(e) for e in s.get("events") or []]
-        notes.append(
-            MethodNotes(
-                name=str(row["name"]),
-                status=str(row.get("status")),
-                message=str(row.get("message") or ""),
-                uncertainty=str(row.get("uncertainty") or ""),
-                notes=_new_notes(row),
-                warnings=[str(w) for w in ident.get("warnings") or []],
-                identifiability=identifiability,
-                stability=stability,
-                events=events,
-            )
+    stability, events = [], []
+    s = None if method.result is None else method.result.stability
+    if s is not None:
+        stability.append(
+            f"curvature L = {fmt(s.curvature, '.4g')} "
+            f"({s.curvature_method or 'method not recorded'})"
         )
-    return notes
+        stability.append(f"stable bound 2/L = {fmt(s.bound, '.3g')}")
+        # no verdict on step against bound here: line-search optimisers choose their own
+        # steps, and the message above says what the step meant for this fit
+        line = f"initial step {fmt(s.step, '.3g')}"
+        if s.final_step != s.step:
+            line += f", final step {fmt(s.final_step, '.3g')}"
+        stability.append(line)
+        events = [e.message for e in s.events]
+    return MethodNotes(
+        name=method.name,
+        status=method.status,
+        message=method.message,
+        uncertainty="" if method.result is None else method.result.uncertainty_note,
+        notes=list(method.notes),
+        warnings=list(method.warnings),
+        identifiability=identifiability,
+        stability=stability,
+        events=events,
+    )
 
 
-def key_messages(out: RunOutput) -> list[str]:
+def key_messages(out: RunOutcome) -> list[str]:
     """One sentence or so per method, plus every warning: what a reader must not miss."""
     messages = []
-    for row in out.rows:
-        name, status = row["name"], row.get("status")
-        estimate = row.get("estimate")
-        if status == "diverged":
-            messages.append(f"{name} diverged: {row.get('message')}")
+    for method in out.methods:
+        name, status, estimate = method.name, method.status, method.estimate
+        if status in ("diverged", "failed"):
+            messages.append(f"{name} {status}: {method.message}")
             continue
-        if isinstance(estimate, list):
+        if isinstance(estimate, tuple):
             what = "coefficients " + ", ".join(fmt(v, ".4g") for v in estimate)
-        elif out.config.target.kind == "constant" or not out.true:
+        elif out.config.target.kind == "constant" or out.truth is None:
             what = f"lambda = {fmt(estimate, '.6g')}"
         else:  # a single number for a lambda that depends on x: its mean over the observed x
             what = f"mean lambda(x) over the observed x = {fmt(estimate, '.6g')}"
-        error = row.get("abs_error")
-        if error is not None:
-            what += f" (|error| {fmt(error, '.2g')})"
+        if method.abs_error is not None:
+            what += f" (|error| {fmt(method.abs_error, '.2g')})"
         messages.append(f"{name} ({status}): {what}.")
-        for warning in (row.get("identifiability") or {}).get("warnings") or []:
-            messages.append(f"{name}: {warning}")
-        messages.extend(f"{name}: {note}" for note in _new_notes(row))
+        messages.extend(f"{name}: {warning}" for warning in method.warnings)
+        messages.extend(f"{name}: {note}" for note in method.notes)
     return messages
 
 
-def describe_run(out: RunOutput) -> list[tuple[str, str]]:
+def describe_run(out: RunOutcome) -> list[tuple[str, str]]:
     """(label, text) lines saying what was observed and what the truth is."""
     c = out.config
     p = c.process
-    if out.true:
+    if out.source is None:
         params = f"x0 = {p.x0:g}, mu = {p.mu:g}, sigma = {p.sigma:g}"
         if p.kind == "ou":
             params += f", theta = {p.theta:g}"
         data = f"simulated {p.kind.upper()} ({params}), seed {c.seed}, {c.dtype}"
     else:
-        data = f"given data, {out.paths.dtype}".replace("torch.", "")
+        data = f"given data ({out.source}), {out.paths.dtype}".replace("torch.", "")
     times = out.paths.times
     horizon = float(times[-1]) if times.numel() else 0.0
     lines = [
@@ -236,15 +221,15 @@ def _poly(coef: Sequence[float], var: str = "x") -> str:
     return " + ".join(terms).replace("+ -", "- ") or "0"
 
 
-def target_text(out: RunOutput) -> str:
-    t = out.true
-    if "lam" in t:
-        return f"k_j = (1/n) sum_i lambda x_ij^2 with lambda = {t['lam']:g}"
-    if "lam_coef" in t:
-        return f"k_j = (1/n) sum_i lambda(x_ij) x_ij^2 with lambda(x) = {_poly(t['lam_coef'])}"
-    if "k_coef" in t:
-        return f"k_j = (1/n) sum_i k(x_ij) with k(x) = {_poly(t['k_coef'])}"
-    return f"{out.config.target.kind} model; the truth is unknown"
+def target_text(out: RunOutcome) -> str:
+    truth = None if out.truth is None else out.truth.to_truth()
+    if truth is None:
+        return f"{out.config.target.kind} model; the truth is unknown"
+    if "lam" in truth:
+        return f"k_j = (1/n) sum_i lambda x_ij^2 with lambda = {truth['lam']:g}"
+    if "lam_coef" in truth:
+        return f"k_j = (1/n) sum_i lambda(x_ij) x_ij^2 with lambda(x) = {_poly(truth['lam_coef'])}"  # type: ignore[arg-type]
+    return f"k_j = (1/n) sum_i k(x_ij) with k(x) = {_poly(truth['k_coef'])}"  # type: ignore[arg-type]
 
 
 @dataclass
@@ -257,43 +242,43 @@ class Table:
     note: str = ""
 
 
-def lambda_x_tables(lambda_x: dict[str, Any], level: float) -> list[Table]:
+def lambda_x_tables(result: LambdaXOutcome) -> list[Table]:
     """The lambda(x) experiment as tables: model choice by hold-out, then each chosen fit."""
-    tables = []
-    overview = [
-        ["true lambda(x)", _poly(lambda_x.get("true_coef") or [])],
-        ["noise sd", fmt(lambda_x.get("noise_std"), "g")],
-    ]
-    x_range = lambda_x.get("x_range")
-    if x_range:
-        overview.append(
-            ["x range (central 98%)", f"[{fmt(x_range[0], '.4g')}, {fmt(x_range[1], '.4g')}]"]
+    x_lo, x_hi = result.x_range
+    tables = [
+        Table(
+            "Experiment",
+            ["", ""],
+            [
+                ["true lambda(x)", _poly(result.truth.coef)],
+                ["noise sd", fmt(result.noise_std, "g")],
+                ["x range (central 98%)", f"[{fmt(x_lo, '.4g')}, {fmt(x_hi, '.4g')}]"],
+            ],
         )
-    tables.append(Table("Experiment", ["", ""], overview))
-    for key, title in (
-        ("degree_selection", "Polynomial degree chosen on held-out times"),
-        ("width_selection", "MLP width chosen on held-out times"),
+    ]
+    for selection, title in (
+        (result.by_degree, "Polynomial degree chosen on held-out times"),
+        (result.by_width, "MLP width chosen on held-out times"),
     ):
-        selection = lambda_x.get(key)
-        if not selection:
-            continue
-        best = selection.get("best")
         rows = [
             [
-                str(c.get("name")) + (" (chosen)" if c.get("name") == best else ""),
-                fmt(c.get("n_params")),
-                fmt(c.get("train_loss"), ".3g"),
-                f"{fmt(c.get('holdout_loss'), '.3g')} \u00b1 "
-                f"{fmt(c.get('holdout_loss_se'), '.2g')}",
-                str(c.get("status") or DASH),
+                c.name + (" (chosen)" if c.name == selection.best else ""),
+                fmt(c.n_params),
+                fmt(c.train_loss, ".3g"),
+                f"{fmt(c.holdout_loss, '.3g')} \u00b1 {fmt(c.holdout_loss_se, '.2g')}",
+                c.status or DASH,
             ]
-            for c in selection.get("candidates") or []
+            for c in selection.candidates
         ]
-        holdout = selection.get("holdout")
-        share = f" ({holdout:.0%} of the times)" if isinstance(holdout, float) else ""
-        rule = selection.get("rule")
-        rule = "the smallest within one standard error of the best" if rule == "one_se" else rule
-        note = f"{selection.get('n_holdout')} held-out times{share}; chosen: {rule}"
+        rule = (
+            "the smallest within one standard error of the best"
+            if selection.rule == "one_se"
+            else selection.rule
+        )
+        note = (
+            f"{selection.n_holdout} held-out times ({selection.holdout:.0%} of the times); "
+            f"chosen: {rule}"
+        )
         tables.append(
             Table(
                 title,
@@ -302,38 +287,35 @@ def lambda_x_tables(lambda_x: dict[str, Any], level: float) -> list[Table]:
                 note,
             )
         )
-    ls = lambda_x.get("least_squares")
-    if ls:
-        coef = ls.get("coef") or []
-        stderr = ls.get("stderr") or [None] * len(coef)
-        errors = ls.get("coef_abs_error") or [None] * len(coef)
-        rows = [
-            [f"c{d}", fmt(c), fmt(s, ".3g"), fmt(e, ".3g")]
-            for d, (c, s, e) in enumerate(zip(coef, stderr, errors, strict=False))
-        ]
-        note = (
-            f"degree {ls.get('degree')}; max |lambda_hat(x) - lambda(x)| = "
-            f"{fmt(ls.get('max_lam_error'), '.3g')}; hold-out loss "
-            f"{fmt(ls.get('holdout_loss'), '.3g')}; interval {ls.get('interval') or DASH}"
+    ls = result.least_squares
+    coef = ls.coef_.tolist()
+    stderr = [None] * len(coef) if ls.stderr_ is None else ls.stderr_.tolist()
+    rows = [
+        [f"c{d}", fmt(c), fmt(s, ".3g"), fmt(e, ".3g")]
+        for d, (c, s, e) in enumerate(zip(coef, stderr, result.coef_abs_error, strict=False))
+    ]
+    note = (
+        f"degree {result.degree}; max |lambda_hat(x) - lambda(x)| = "
+        f"{fmt(result.ls_max_lam_error, '.3g')}; hold-out loss "
+        f"{fmt(result.holdout_loss(result.by_degree), '.3g')}; interval {ls.interval_ or DASH}"
+    )
+    tables.append(
+        Table(
+            "Least squares at the chosen degree",
+            ["coefficient", "estimate", "stderr", "|error|"],
+            rows,
+            note,
         )
-        tables.append(
-            Table(
-                "Least squares at the chosen degree",
-                ["coefficient", "estimate", "stderr", "|error|"],
-                rows,
-                note,
-            )
-        )
-    mlp = lambda_x.get("pointwise_mlp")
-    if mlp:
-        rows = [
-            ["width", str(mlp.get("width"))],
-            ["max |lambda_hat(x) - lambda(x)|", fmt(mlp.get("max_lam_error"), ".3g")],
-            ["hold-out loss", fmt(mlp.get("holdout_loss"), ".3g")],
-            ["status", f"{mlp.get('status')} after {mlp.get('steps')} steps"],
-            ["message", str(mlp.get("message") or "")],
-        ]
-        tables.append(Table("Pointwise MLP at the chosen width", ["", ""], rows))
+    )
+    mlp = result.mlp.result_
+    rows = [
+        ["width", str(result.mlp_width)],
+        ["max |lambda_hat(x) - lambda(x)|", fmt(result.mlp_max_lam_error, ".3g")],
+        ["hold-out loss", fmt(result.holdout_loss(result.by_width), ".3g")],
+        ["status", f"{mlp.status} after {mlp.steps} steps"],
+        ["message", mlp.message],
+    ]
+    tables.append(Table("Pointwise MLP at the chosen width", ["", ""], rows))
     return tables
 
 
@@ -374,6 +356,6 @@ def versions() -> dict[str, str]:
     """The versions a reader needs to reproduce the run, matplotlib included."""
     import matplotlib
 
-    from pathfit.app.experiment import versions as run_versions
+    from pathfit.app.outcome import versions as run_versions
 
     return {**run_versions(), "matplotlib": matplotlib.__version__}

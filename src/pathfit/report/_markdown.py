@@ -8,7 +8,7 @@ from pathfit.report import _content as content
 from pathfit.report._build import ReportFigure
 
 if TYPE_CHECKING:
-    from pathfit.app.experiment import RunOutput
+    from pathfit.app.outcome import RunOutcome
 
 
 def cell(text: str) -> str:
@@ -23,9 +23,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def render_summary(out: RunOutput, figures: list[ReportFigure], *, title: str) -> str:
+def render_summary(out: RunOutcome, figures: list[ReportFigure], *, title: str) -> str:
     """The run in Markdown: setup, methods table, key messages, lambda(x), figures."""
-    level = content.level_label(out.config.methods.level)
+    level = content.level_label(out.level)
     lines = [f"# {title}", "", f"_{content.QUESTION}_", ""]
     lines.extend(f"- **{label}**: {text}" for label, text in content.describe_run(out))
     lines += ["", "## Methods", ""]
@@ -50,9 +50,9 @@ def render_summary(out: RunOutput, figures: list[ReportFigure], *, title: str) -
     lines += _table(header, rows)
     lines += ["", "## Key messages", ""]
     lines.extend(f"- {m}" for m in content.key_messages(out))
-    if out.lambda_x:
+    if out.lambda_x is not None:
         lines += ["", "## lambda(x)", ""]
-        for table in content.lambda_x_tables(out.lambda_x, out.config.methods.level):
+        for table in content.lambda_x_tables(out.lambda_x):
             lines += [f"### {table.title}", ""]
             header = table.header if any(table.header) else ["item", "value"]
             lines += _table(header, table.rows)

@@ -24,7 +24,7 @@ from pathfit.report._build import ReportFigure, build_figures
 from pathfit.report._markdown import render_summary
 
 if TYPE_CHECKING:
-    from pathfit.app.experiment import RunOutput
+    from pathfit.app.outcome import RunOutcome
 
 __all__ = ["render_html", "write_report"]
 
@@ -91,8 +91,8 @@ def _lines(items: list[str]) -> str:
     return "".join(f"<div>{escape(i)}</div>" for i in items)
 
 
-def _methods_table(out: RunOutput) -> str:
-    level = content.level_label(out.config.methods.level)
+def _methods_table(out: RunOutcome) -> str:
+    level = content.level_label(out.level)
     header = "".join(f"<th>{escape(c.format(level=level))}</th>" for c in content.METHOD_COLUMNS)
     body = []
     for row in content.method_rows(out):
@@ -120,7 +120,7 @@ def _methods_table(out: RunOutput) -> str:
     )
 
 
-def _key_messages(out: RunOutput) -> str:
+def _key_messages(out: RunOutcome) -> str:
     items = []
     for message in content.key_messages(out):
         cls = ' class="bad"' if " diverged: " in message else ""
@@ -128,7 +128,7 @@ def _key_messages(out: RunOutput) -> str:
     return f'<ul class="messages">{"".join(items)}</ul>'
 
 
-def _method_cards(out: RunOutput) -> str:
+def _method_cards(out: RunOutcome) -> str:
     cards = []
     for m in content.method_notes(out):
         parts = [f"<dt>How the fit ended</dt><dd>{escape(m.message or content.DASH)}</dd>"]
@@ -192,10 +192,10 @@ def _small_table(table: content.Table) -> str:
     )
 
 
-def _lambda_x_section(out: RunOutput) -> str:
-    if not out.lambda_x:
+def _lambda_x_section(out: RunOutcome) -> str:
+    if out.lambda_x is None:
         return ""
-    tables = content.lambda_x_tables(out.lambda_x, out.config.methods.level)
+    tables = content.lambda_x_tables(out.lambda_x)
     return (
         '<section id="lambda-x"><h2>lambda(x): a coefficient that depends on x</h2>'
         '<p class="note">A separate experiment on the same paths, with targets built from the '
@@ -204,7 +204,7 @@ def _lambda_x_section(out: RunOutput) -> str:
     )
 
 
-def render_html(out: RunOutput, figures: list[ReportFigure], *, title: str, generated: str) -> str:
+def render_html(out: RunOutcome, figures: list[ReportFigure], *, title: str, generated: str) -> str:
     """The report page as one self-contained HTML string (images as data URIs, inline CSS)."""
     setup = "".join(
         f"<dt>{escape(label)}</dt><dd>{escape(text)}</dd>"
@@ -248,7 +248,7 @@ def render_html(out: RunOutput, figures: list[ReportFigure], *, title: str, gene
 
 
 def write_report(
-    folder: str | Path, out: RunOutput, *, title: str = "pathfit report"
+    folder: str | Path, out: RunOutcome, *, title: str = "pathfit report"
 ) -> dict[str, Path]:
     """Write the report of a run into ``folder``.
 
@@ -261,7 +261,7 @@ def write_report(
 
     Args:
         folder: where to write; created if missing.
-        out: the run, from ``run_experiment`` or ``fit_all``.
+        out: the run, from ``run_experiment`` or ``fit_data``.
         title: the page's title.
 
     Returns:

@@ -1,0 +1,176 @@
+"""The methods ``pathfit run`` and ``pathfit fit`` know: one registration each.
+
+A method is a name, the target kinds it applies to, its config section (``[methods.NAME]``)
+and a function that builds its estimator from that section. Sections that tune an estimator
+take their keys, types and defaults from the estimator's own signature (``estimator_section``),
+so a hyperparameter is stated once, in the estimator, which also checks its bounds. Adding a
+method is writing its estimator and adding one ``Method(...)`` to ``METHODS``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field
+
+from pathfit.choices import TARGET_KINDS, TargetKind
+from pathfit.estimators import GradientFit, LeastSquares
+from pathfit.models import AbstractLinearModel, ConstantLambda, PointwiseMLP, SeedNetwork
+
+Estimator = LeastSquares | GradientFit
+
+
+class Section(BaseModel):
+    """A config section: unknown keys, NaN and infinities are errors; values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Set from the run, not per method: the seed, the confidence level and the method's name.
+_FROM_THE_RUN = ("model", "seed", "level", "name")
+
+
+def estimator_section(
+    name: str, estimator: type[Estimator], doc: str, **fields: Any
+) -> type[Section]:
+    """A config section whose keys are ``estimator``'s keyword hyperparameters, with their
+    annotated types and defaults; ``fields`` adds keys or overrides defaults (a value, or a
+    ``(type, default)`` pair)."""
+    hints = typing.get_type_hints(estimator.__init__)
+    definitions: dict[str, Any] = {}
+    for key, parameter in inspect.signature(estimator).parameters.items():
+        if key not in _FROM_THE_RUN and parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            definitions[key] = (hints[key], parameter.default)
+    for key, value in fields.items():
+        definitions[key] = value if isinstance(value, tuple) else (definitions[key][0], value)
+    return pydantic.create_model(name, __base__=Section, __doc__=doc, **definitions)
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method's estimator takes from the run rather than from its own section."""
+
+    seed: int
+    level: float
+    linear_model: AbstractLinearModel  # the target's own model family
+    n_paths: int
+
+
+@dataclass(frozen=True)
+class Method:
+    """One method: its name, the targets it applies to, its section and its builder."""
+
+    name: str
+    applies_to: tuple[TargetKind, ...]
+    section: type[Section]
+    build: Callable[[Any, MethodContext], Estimator]
+
+
+def _run_settings(section: Section, context: MethodContext, name: str) -> dict[str, Any]:
+    return {**section.model_dump(), "seed": context.seed, "level": context.level, "name": name}
+
+
+def _least_squares(section: Section, context: MethodContext) -> Estimator:
+    settings = _run_settings(section, context, "least_squares")
+    del settings["name"]
+    return LeastSquares(context.linear_model, **settings)
+
+
+class SeedSgdSection(Section):
+    """The seed question's recipe: per-sample SGD at a fixed step, no guard."""
+
+    lr: float = Field(0.01, gt=0)
+    max_steps: int = Field(10_000, ge=1)
+
+
+def _seed_sgd(section: SeedSgdSection, context: MethodContext) -> Estimator:
+    return GradientFit(
+        ConstantLambda(),
+        mode="per_sample",
+        optimizer="sgd",
+        guard=False,
+        **_run_settings(section, context, "seed_sgd"),
+    )
+
+
+def _gradient(section: Section, context: MethodContext) -> Estimator:
+    return GradientFit(context.linear_model, **_run_settings(section, context, "gradient"))
+
+
+def _seed_network(section: Section, context: MethodContext) -> Estimator:
+    settings = _run_settings(section, context, "seed_network")
+    model = SeedNetwork(context.n_paths, settings.pop("hidden"), seed=context.seed)
+    return GradientFit(model, **settings)
+
+
+def _pointwise_mlp(section: Section, context: MethodContext) -> Estimator:
+    settings = _run_settings(section, context, "pointwise_mlp")
+    return GradientFit(PointwiseMLP(settings.pop("hidden"), seed=context.seed), **settings)
+
+
+_CONSTANT: tuple[TargetKind, ...] = ("constant",)
+
+METHODS: dict[str, Method] = {
+    method.name: method
+    for method in (
+        Method(
+            "least_squares",
+            TARGET_KINDS,
+            estimator_section(
+                "LeastSquaresSection", LeastSquares, "Closed form on the aggregated design."
+            ),
+            _least_squares,
+        ),
+        Method("seed_sgd", _CONSTANT, SeedSgdSection, _seed_sgd),
+        Method(
+            "gradient",
+            TARGET_KINDS,
+            estimator_section(
+                "GradientSection",
+                GradientFit,
+                "The target's own model (constant or polynomial), trained with a guard.",
+            ),
+            _gradient,
+        ),
+        Method(
+            "seed_network",
+            _CONSTANT,
+            estimator_section(
+                "SeedNetworkSection",
+                GradientFit,
+                "The seed's network: n input nodes, tanh hidden layers of these widths, one "
+                "output.",
+                optimizer="lbfgs",
+                max_steps=100,
+                hidden=(list[int], Field(default_factory=list)),
+            ),
+            _seed_network,
+        ),
+        Method(
+            "pointwise_mlp",
+            ("constant", "poly_lambda"),
+            estimator_section(
+                "PointwiseMlpSection",
+                GradientFit,
+                "lambda_theta(x) applied to every path value: tanh hidden layers of these widths.",
+                optimizer="lbfgs",
+                max_steps=12,
+                hidden=(list[int], Field(default_factory=lambda: [16])),
+            ),
+            _pointwise_mlp,
+        ),
+    )
+}
+
+MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
+"""The name of a registered method."""
+
+
+def applicable(target: TargetKind) -> tuple[str, ...]:
+    """The methods that apply to a target kind, in registration order."""
+    return tuple(name for name, method in METHODS.items() if target in method.applies_to)

@@ -1,0 +1,354 @@
+"""What ``pathfit run`` and ``pathfit fit`` return: one typed outcome.
+
+A :class:`RunOutcome` holds the data, the truth (a target specification, or None when it is
+unknown), one :class:`MethodOutcome` per method and the lambda(x) experiment's
+:class:`LambdaXOutcome`. The terminal table, the report and results.json read their
+attributes; :meth:`RunOutcome.to_json` is the only place that turns them into dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+import pathfit
+from pathfit._json import json_safe
+from pathfit.app.methods import Estimator
+from pathfit.diagnostics import Identifiability
+from pathfit.estimators import FitResult, GradientFit, LeastSquares
+from pathfit.estimators.selection import Selection
+from pathfit.exceptions import PathfitError
+from pathfit.models import AbstractLinearModel
+from pathfit.paths import Paths
+from pathfit.targets import AbstractLinearSpec, ConstantLam, PolynomialLam, Targets
+
+if TYPE_CHECKING:
+    from pathfit.app.config import RunConfig
+
+SCHEMA_VERSION = 2
+"""The version of results.json's layout (documented in docs/results.md)."""
+
+Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class MethodOutcome:
+    """One method's fit, compared with the truth where it is known.
+
+    Attributes:
+        name: the method ("least_squares", "seed_sgd", ...).
+        estimator: the fitted estimator (unfitted when ``error`` is set).
+        result: its FitResult, or None when the fit raised ``error``.
+        identifiability: what the data determine for its model, or None after an error.
+        error: the error that stopped the fit, or None.
+        truth: what ``estimate`` is compared with: the true lambda (for a lambda(x), its mean
+            over the observed x) or the true coefficients; None when unknown or not comparable.
+        vector: whether the estimate is the coefficients of a polynomial model rather than
+            one lambda.
+    """
+
+    name: str
+    estimator: Estimator
+    result: FitResult | None
+    identifiability: Identifiability | None = None
+    error: PathfitError | None = None
+    truth: float | tuple[float, ...] | None = None
+    vector: bool = False
+
+    @property
+    def status(self) -> str:
+        """How the fit ended: a FitResult status, or "failed" when it raised an error."""
+        return "failed" if self.result is None else self.result.status
+
+    @property
+    def message(self) -> str:
+        return str(self.error) if self.result is None else self.result.message
+
+    @property
+    def has_estimate(self) -> bool:
+        return self.result is not None and self.result.status != "diverged"
+
+    @property
+    def estimate(self) -> float | tuple[float, ...] | None:
+        """lambda, or the coefficients of a polynomial model; None without an estimate."""
+        if not self.has_estimate:
+            return None
+        assert self.result is not None
+        if self.vector:
+            return None if self.result.params is None else tuple(self.result.params)
+        return self.result.lam
+
+    @property
+    def ci(self) -> Interval | tuple[Interval, ...] | None:
+        """The estimate's interval at ``level`` (one per coefficient), or None."""
+        if not self.has_estimate:
+            return None
+        assert self.result is not None
+        if self.vector:
+            return None if self.result.ci is None else tuple(self.result.ci)
+        return self.result.lam_ci
+
+    @property
+    def stderr(self) -> float | tuple[float, ...] | None:
+        if not self.has_estimate:
+            return None
+        assert self.result is not None
+        if self.vector:
+            return None if self.result.stderr is None else tuple(self.result.stderr)
+        return self.result.lam_stderr
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        """Names of the coefficients of a vector estimate (c0, c1, ... when not given)."""
+        estimate = self.estimate
+        if not isinstance(estimate, tuple):
+            return ()
+        given = () if self.result is None else self.result.param_names
+        return (
+            given if len(given) == len(estimate) else tuple(f"c{b}" for b in range(len(estimate)))
+        )
+
+    @property
+    def abs_error(self) -> float | None:
+        """|estimate - truth| (the largest over coefficients), or None."""
+        estimate, truth = self.estimate, self.truth
+        if estimate is None or truth is None:
+            return None
+        if isinstance(estimate, tuple) and isinstance(truth, tuple):
+            n = max(len(estimate), len(truth))
+            padded = [
+                (*estimate, *[0.0] * (n - len(estimate))),
+                (*truth, *[0.0] * (n - len(truth))),
+            ]
+            return max(abs(a - b) for a, b in zip(*padded, strict=True))
+        if isinstance(estimate, float) and isinstance(truth, float):
+            return abs(estimate - truth)
+        return None
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The fit's notes, less those that repeat an identifiability warning."""
+        if self.result is None:
+            return ()
+        said = set(self.warnings)
+        return tuple(n for n in self.result.notes if n not in said)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return () if self.identifiability is None else tuple(self.identifiability.warnings)
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.result
+        stability = None if r is None else r.stability
+        return {
+            "name": self.name,
+            "model": type(self.estimator.model).__name__ if r is None else r.model,
+            "status": self.status,
+            "message": self.message,
+            "error": None if self.error is None else str(self.error),
+            "estimate": _plain(self.estimate),
+            "param_names": list(self.param_names),
+            "truth": _plain(self.truth),
+            "abs_error": self.abs_error,
+            "stderr": _plain(self.stderr),
+            "ci": _plain(self.ci),
+            "level": None if r is None else r.level,
+            "interval": None if r is None else r.interval,
+            "uncertainty": None if r is None else r.uncertainty_note,
+            "steps": None if r is None else r.steps,
+            "wall_s": None if r is None else r.wall_s,
+            "notes": list(self.notes),
+            "identifiability": None
+            if self.identifiability is None
+            else self.identifiability.summary(),
+            "stability": None
+            if stability is None
+            else {
+                "curvature": stability.curvature,
+                "curvature_method": stability.curvature_method,
+                "step": stability.step,
+                "bound": stability.bound,
+                "final_step": stability.final_step,
+                "events": [event.message for event in stability.events],
+            },
+        }
+
+
+@dataclass(frozen=True)
+class LambdaXOutcome:
+    """The lambda(x) experiment: a lambda that depends on x, recovered by least squares at the
+    polynomial degree and by the pointwise MLP at the width chosen on held-out times.
+
+    Attributes:
+        truth: the true lambda(x).
+        noise_std: the noise on its targets.
+        x_range: the central 98% of the observed x, where the errors are measured.
+        by_degree, by_width: the model choices (candidates, hold-out losses, the choice).
+        least_squares: the chosen polynomial, refitted on all times.
+        mlp: the chosen pointwise MLP, and its hidden width.
+        ls_max_lam_error, mlp_max_lam_error: largest |lambda_hat(x) - lambda(x)| on x_range.
+    """
+
+    truth: PolynomialLam
+    noise_std: float
+    x_range: Interval
+    by_degree: Selection
+    by_width: Selection
+    least_squares: LeastSquares
+    mlp: GradientFit
+    mlp_width: int
+    ls_max_lam_error: float
+    mlp_max_lam_error: float
+
+    @property
+    def degree(self) -> int:
+        return len(self.least_squares.coef_) - 1
+
+    @property
+    def coef_abs_error(self) -> tuple[float, ...]:
+        """|fitted - true| per coefficient, the shorter list padded with zeros."""
+        fitted = self.least_squares.coef_.tolist()
+        true = list(self.truth.coef)
+        n = max(len(fitted), len(true))
+        fitted += [0.0] * (n - len(fitted))
+        true += [0.0] * (n - len(true))
+        return tuple(abs(a - b) for a, b in zip(fitted, true, strict=True))
+
+    def holdout_loss(self, selection: Selection) -> float:
+        return next(c.holdout_loss for c in selection.candidates if c.name == selection.best)
+
+    def to_json(self) -> dict[str, Any]:
+        ls, mlp = self.least_squares, self.mlp
+        return {
+            "true_coef": list(self.truth.coef),
+            "noise_std": self.noise_std,
+            "x_range": list(self.x_range),
+            "degree_selection": self.by_degree.summary(),
+            "width_selection": self.by_width.summary(),
+            "least_squares": {
+                "degree": self.degree,
+                "coef": ls.coef_.tolist(),
+                "stderr": None if ls.stderr_ is None else ls.stderr_.tolist(),
+                "coef_abs_error": list(self.coef_abs_error),
+                "max_lam_error": self.ls_max_lam_error,
+                "holdout_loss": self.holdout_loss(self.by_degree),
+                "interval": ls.interval_,
+            },
+            "pointwise_mlp": {
+                "width": self.mlp_width,
+                "max_lam_error": self.mlp_max_lam_error,
+                "holdout_loss": self.holdout_loss(self.by_width),
+                "status": mlp.result_.status,
+                "steps": mlp.result_.steps,
+                "message": mlp.result_.message,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """Everything ``pathfit run`` and ``pathfit fit`` report.
+
+    Attributes:
+        config: the configuration the run followed.
+        truth: the true specification, or None when it is unknown (a data file without one).
+        methods: one outcome per method, in the order they ran.
+        paths, targets: the data the methods were fitted to.
+        source: the data file's name for ``pathfit fit``; None for simulated data.
+        simulate_s: seconds spent simulating (0 for given data).
+        lambda_x: the lambda(x) experiment, when the config asks for it.
+        started, finished: UTC times, ISO 8601.
+    """
+
+    config: RunConfig
+    truth: AbstractLinearSpec | None
+    methods: tuple[MethodOutcome, ...]
+    paths: Paths
+    targets: Targets
+    source: str | None
+    simulate_s: float
+    started: str
+    finished: str
+    lambda_x: LambdaXOutcome | None = None
+
+    @property
+    def level(self) -> float:
+        return self.config.methods.level
+
+    @property
+    def lam_mean_observed(self) -> float | None:
+        """For a true lambda(x): its mean over the observed x, what one lambda estimates."""
+        if isinstance(self.truth, PolynomialLam):
+            return float(self.truth.lam(self.paths.values).mean())
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        """results.json: JSON-safe, no NaN or inf (they become null)."""
+        truth = None if self.truth is None else self.truth.to_truth()
+        if truth is not None and self.lam_mean_observed is not None:
+            truth["lam_mean_observed"] = self.lam_mean_observed
+        return json_safe(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "config": self.config.model_dump(),
+                "source": self.source,
+                "truth": truth,
+                "data": {"n_paths": self.paths.n_paths, "n_times": self.paths.n_times},
+                "methods": [method.to_json() for method in self.methods],
+                "lambda_x": None if self.lambda_x is None else self.lambda_x.to_json(),
+                "simulate_s": self.simulate_s,
+                "manifest": manifest(self.config, started=self.started, finished=self.finished),
+            }
+        )
+
+
+def method_truth(
+    estimator: Estimator, vector: bool, truth: AbstractLinearSpec | None, paths: Paths
+) -> float | tuple[float, ...] | None:
+    """What a method's estimate is compared with (see ``MethodOutcome.truth``)."""
+    if truth is None:
+        return None
+    if vector:
+        # coefficients compare when they multiply the same powers of x (a lower degree is a
+        # higher one with zeros); lambda(x) coefficients against k(x) ones do not
+        model = estimator.model
+        same = isinstance(model, AbstractLinearModel) and model.powers[0] == truth.powers[0]
+        return tuple(float(c) for c in truth.coef) if same else None
+    if isinstance(truth, ConstantLam):
+        return float(truth.value)
+    if isinstance(truth, PolynomialLam):
+        return float(truth.lam(paths.values).mean())
+    return None  # one lambda against a polynomial k: nothing to compare
+
+
+def versions() -> dict[str, str]:
+    return {
+        "pathfit": pathfit.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def manifest(config: RunConfig, *, started: str, finished: str) -> dict[str, Any]:
+    """Who made a result and from what: versions, seed, device, a hash of the config, and when."""
+    canonical = json.dumps(config.model_dump(), sort_keys=True)
+    return {
+        "versions": versions(),
+        "seed": config.seed,
+        "device": config.device,
+        "config_hash": "sha256:" + hashlib.sha256(canonical.encode()).hexdigest(),
+        "started": started,
+        "finished": finished,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Tuples (of tuples) as lists."""
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value

@@ -1,0 +1,42 @@
+"""The closed sets of names pathfit accepts, in one torch-free module (the command line lists
+them in its help).
+
+Each set is a ``Literal`` type for signatures and a tuple of its values for checks; the
+estimators, the config file and the command line all read them from here, so a name is added
+or removed in one place.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Mode = Literal["per_sample", "minibatch", "full"]
+"""How GradientFit batches the time indices: one per step, shuffled batches, or all."""
+OptimizerName = Literal["auto", "sgd", "adam", "lbfgs"]
+"""GradientFit's optimiser; "auto" is SGD at 1/L for one linear parameter, else L-BFGS."""
+IntervalMethod = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
+"""How an interval is obtained; "auto" reads the residuals and says why it chose."""
+DTypeName = Literal["float32", "float64"]
+Status = Literal["converged", "early_stopped", "max_steps", "stalled", "diverged"]
+"""How a fit ended."""
+
+ProcessKind = Literal["abm", "gbm", "ou"]
+TargetKind = Literal["constant", "poly_lambda", "poly_k"]
+NoiseKind = Literal["iid", "population"]
+"""Coverage replicates: noise on each k_j, or k a population quantity and x a sample."""
+
+Layout = Literal["long", "wide"]
+"""Data files: one row per (path, time), or one row per time with a column per path."""
+MissingPolicy = Literal["raise", "omit"]
+"""Data files: stop at a missing value, or drop the times that have one."""
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+OPTIMIZERS: tuple[OptimizerName, ...] = get_args(OptimizerName)
+INTERVAL_METHODS: tuple[IntervalMethod, ...] = get_args(IntervalMethod)
+DTYPE_NAMES: tuple[DTypeName, ...] = get_args(DTypeName)
+STATUSES: tuple[Status, ...] = get_args(Status)
+PROCESS_KINDS: tuple[ProcessKind, ...] = get_args(ProcessKind)
+TARGET_KINDS: tuple[TargetKind, ...] = get_args(TargetKind)
+NOISE_KINDS: tuple[NoiseKind, ...] = get_args(NoiseKind)
+LAYOUTS: tuple[Layout, ...] = get_args(Layout)
+MISSING_POLICIES: tuple[MissingPolicy, ...] = get_args(MissingPolicy)

@@ -1,0 +1,256 @@
+"""The command line. Thin: it parses options, calls the application, prints, and turns
+pathfit's errors into one line on stderr and exit code 2.
+
+Importing this module imports neither torch, scipy nor matplotlib: every command imports what
+it needs when it runs, so that ``pathfit --help`` and ``pathfit --version`` answer at once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+import pathfit
+from pathfit.choices import Layout, MissingPolicy, NoiseKind
+from pathfit.cli._shared import (
+    ConfigOption,
+    OutputOption,
+    QuietOption,
+    SeedOption,
+    console,
+    explain_errors,
+    load,
+    output_folder,
+    progress,
+    say,
+)
+from pathfit.exceptions import InputError
+
+if TYPE_CHECKING:
+    from pathfit.app.outcome import RunOutcome
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="Recover a coefficient from aggregate observations of diffusion paths, and say how "
+    "sure the answer is.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pathfit {pathfit.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """pathfit: can a network learn this coefficient, and how sure is the answer?"""
+
+
+@app.command()
+@explain_errors
+def run(
+    config: ConfigOption = None,
+    output: OutputOption = None,
+    seed: SeedOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Simulate the experiment and fit it every applicable way."""
+    from pathfit.app.build import selected_methods
+    from pathfit.app.experiment import run_experiment
+
+    cfg = load(config, seed)
+    folder = output_folder(output, cfg.seed, "run")
+    steps = len(selected_methods(cfg)) + 1 + bool(cfg.lambda_x.coef)
+    with progress("simulating", steps, quiet) as step:
+        outcome = run_experiment(cfg, on_method=lambda name: step(f"fitting {name}"))
+    _finish(outcome, folder, "pathfit run")
+
+
+@app.command("simulate")
+@explain_errors
+def simulate_command(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="DATA", help="data file: .csv, .parquet, .npz")
+    ],
+    config: ConfigOption = None,
+    seed: SeedOption = None,
+    layout: Annotated[Layout, typer.Option(help="rows of the CSV or Parquet file")] = "long",
+) -> None:
+    """Simulate the configured experiment and write its paths and targets (and the true
+    parameters beside them) to a data file that `pathfit fit` reads back."""
+    from pathfit.app.experiment import simulate_experiment
+    from pathfit.datafiles import write_dataset
+
+    cfg = load(config, seed)
+    paths, targets, spec = simulate_experiment(cfg)
+    written = write_dataset(output, paths, targets, truth=spec.to_truth(), layout=layout)
+    say(
+        console(),
+        f"wrote {paths.n_paths} paths x {paths.n_times} times: "
+        + ", ".join(str(path) for path in written),
+    )
+
+
+@app.command()
+@explain_errors
+def fit(
+    data: Annotated[Path, typer.Argument(help="data file: .csv, .parquet or .npz")],
+    config: ConfigOption = None,
+    output: OutputOption = None,
+    missing: Annotated[
+        MissingPolicy, typer.Option(help="stop at a missing value, or omit the times that have one")
+    ] = "raise",
+    quiet: QuietOption = False,
+) -> None:
+    """Fit your own paths and targets (or those `pathfit simulate` wrote) every applicable way."""
+    from pathfit.app.build import selected_methods
+    from pathfit.app.experiment import fit_data
+    from pathfit.datafiles import companion_paths, read_dataset
+    from pathfit.targets import spec_from_truth
+
+    cfg = load(config, None)
+    folder = output_folder(output, cfg.seed, "fit")
+    dataset = read_dataset(data, missing=missing)
+    truth = spec_from_truth(dataset.truth, source=str(companion_paths(data)["truth"]))
+    out = console()
+    if dataset.omitted_times:
+        n = dataset.omitted_times
+        say(out, f"omitted {n} time{'s' if n > 1 else ''} with missing values", style="dim")
+    with progress("fitting", len(selected_methods(cfg)), quiet) as step:
+        outcome = fit_data(
+            cfg,
+            dataset.paths,
+            dataset.targets,
+            truth,
+            source=data.name,
+            on_method=lambda name: step(f"fitting {name}"),
+        )
+    _finish(outcome, folder, f"pathfit fit {data.name}")
+
+
+def _finish(outcome: RunOutcome, folder: Path, title: str) -> None:
+    """Print the tables and what each fit says, then write the report and results.json."""
+    from pathfit.atomic import write_json_atomic
+    from pathfit.cli import tables
+    from pathfit.report import write_report
+
+    out = console()
+    out.print(tables.estimates_table(outcome, title))
+    out.print(tables.fits_table(outcome))
+    for line in tables.method_lines(outcome):
+        say(out, line, style="dim")
+    if outcome.lambda_x is not None:
+        out.print(tables.lambda_x_table(outcome.lambda_x))
+    written = write_report(folder, outcome, title=title)
+    results = write_json_atomic(folder / "results.json", outcome.to_json())
+    say(out, f"results: {results}; report: {written['report.html']}")
+
+
+@app.command()
+@explain_errors
+def coverage(
+    config: ConfigOption = None,
+    replicates: Annotated[
+        int, typer.Option("--replicates", "-r", metavar="R", help="independent datasets to fit")
+    ] = 1000,
+    noise: Annotated[
+        NoiseKind, typer.Option(help="iid: noise on each k_j; population: k = E[...]")
+    ] = "iid",
+    output: OutputOption = None,
+    seed: SeedOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Count how often each method's interval covers the truth over many replicates."""
+    from pathfit.app.coverage import run_coverage
+    from pathfit.atomic import write_json_atomic
+    from pathfit.cli import tables
+
+    cfg = load(config, seed)
+    if replicates < 1:
+        raise InputError("--replicates", replicates, "at least 1 replicate")
+    folder = output_folder(output, cfg.seed, "coverage")
+    with progress("replicates", replicates, quiet) as step:
+        report = run_coverage(
+            cfg, replicates=replicates, noise=noise, on_replicate=lambda r: step("replicates")
+        )
+    out = console()
+    out.print(tables.coverage_table(report))
+    path = write_json_atomic(folder / "coverage.json", report.to_json())
+    say(out, f"coverage: {path}")
+
+
+@app.command("config")
+@explain_errors
+def config_command(
+    example: Annotated[
+        bool, typer.Option("--example", help="print a complete, commented example config")
+    ] = False,
+    check_file: Annotated[
+        Path | None,
+        typer.Option("--check", metavar="FILE", help="check this config file as run would"),
+    ] = None,
+) -> None:
+    """Print an example config (--example) or check a config file (--check)."""
+    if check_file is not None:
+        from pathfit.app.config import load_config
+
+        load_config(check_file)
+        typer.echo(f"{check_file}: valid")
+    elif example:
+        from pathfit.app.example import example_config
+
+        typer.echo(example_config(), nl=False)
+    else:
+        raise InputError("config", "no option", "--example or --check FILE")
+
+
+@app.command()
+@explain_errors
+def check(config: ConfigOption = None) -> None:
+    """Compare every built-in model's autograd gradient with central finite differences.
+
+    Exit code 0 when all pass, 1 when any fails.
+    """
+    from pathfit.app.checks import check_builtin_models
+    from pathfit.cli import tables
+
+    checks = check_builtin_models(load(config, None))
+    console().print(tables.checks_table(checks))
+    for failed in (c for c in checks if not c.passed):
+        typer.echo(failed.message, err=True)
+    if not all(c.passed for c in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+@explain_errors
+def bench(
+    quick: Annotated[bool, typer.Option("--quick", help="smaller sizes: about a minute")] = False,
+    output: OutputOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Measure speed side by side: pathfit against NumPy and plain torch, streamed memory,
+    batched fits, the seed's recipe against the guarded fit, and the GPU when there is one."""
+    from pathfit.app.bench import BENCH_STEPS, run_bench
+    from pathfit.atomic import write_json_atomic
+    from pathfit.cli import tables
+
+    folder = output_folder(output, 0, "bench")
+    with progress("benchmarking", BENCH_STEPS, quiet) as step:
+        report = run_bench(quick, progress=lambda what: step(f"benchmarking: {what}"))
+    out = console()
+    out.print(tables.bench_table(report))
+    path = write_json_atomic(folder / "bench.json", report.to_json())
+    say(out, f"bench: {path}")
