@@ -30,7 +30,7 @@ from pathfit.report import (
     plot_targets_fit,
     write_report,
 )
-from pathfit.report._build import fitted_targets, lambda_x_curves
+from pathfit.report.build import fitted_targets, lambda_x_curves
 from pathfit.report.figures import DPI, FIGSIZE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -307,14 +307,14 @@ def test_report_renders_in_chromium(constant_report: Path, tmp_path: Path) -> No
 def test_config_toml_reads_back(poly_run: RunOutcome) -> None:
     import tomllib
 
-    from pathfit.report._content import config_toml
+    from pathfit.report.content import config_toml
 
     text = config_toml(poly_run.config.model_dump())
     assert parse_config(tomllib.loads(text)) == poly_run.config
 
 
 def test_markdown_cells_escape_pipes_and_newlines() -> None:
-    from pathfit.report._markdown import cell
+    from pathfit.report.markdown import cell
 
     assert cell("2 max_j |Phi_j|^2\nnext") == "2 max_j \\|Phi_j\\|^2 next"
 

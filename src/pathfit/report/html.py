@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pathfit.atomic import write_bytes_atomic, write_text_atomic
-from pathfit.report import _content as content
-from pathfit.report._build import ReportFigure, build_figures
-from pathfit.report._markdown import render_summary
+from pathfit.report import content
+from pathfit.report.build import ReportFigure, build_figures
+from pathfit.report.markdown import render_summary
 
 if TYPE_CHECKING:
     from pathfit.app.outcome import RunOutcome

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pathfit.report import _content as content
-from pathfit.report._build import ReportFigure
+from pathfit.report import content
+from pathfit.report.build import ReportFigure
 
 if TYPE_CHECKING:
     from pathfit.app.outcome import RunOutcome
