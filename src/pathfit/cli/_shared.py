@@ -26,8 +26,9 @@ ConfigOption = Annotated[
         "--config", "-c", metavar="FILE", help="TOML config; defaults: the seed experiment"
     ),
 ]
+# a string, not a Path: Path("") would silently be the working folder
 OutputOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--output", "-o", metavar="DIR", help="folder for the results (default: runs/...)"
     ),
@@ -108,11 +109,11 @@ def load(config: Path | None, seed: int | None) -> RunConfig:
     return cfg
 
 
-def output_folder(output: Path | None, seed: int, kind: str) -> Path:
+def output_folder(output: str | None, seed: int, kind: str) -> Path:
     """Where results go; checked before any work, so that a bad --output costs nothing."""
-    if output is not None and str(output) == "":
-        raise InputError("--output", "''", "a folder name")
-    folder = output if output is not None else _new_run_folder(seed, kind)
+    if output is not None and not output.strip():
+        raise InputError("--output", repr(output), "a folder name")
+    folder = Path(output) if output is not None else _new_run_folder(seed, kind)
     for parent in (folder, *folder.parents):
         if parent.exists():
             if not parent.is_dir():

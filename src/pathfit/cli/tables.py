@@ -40,8 +40,8 @@ def _table(title: str) -> Table:
 
 
 def estimates_table(outcome: RunOutcome, title: str) -> Table:
-    """method, estimate, |error|, interval, interval method: one row per lambda, one row per
-    coefficient of a polynomial."""
+    """method, estimate, |error| and interval: one row per lambda, one row per coefficient of a
+    polynomial."""
     truth = outcome.truth
     shown = "truth unknown" if truth is None else "true " + _truth_text(truth.to_truth())
     table = _table(f"{title} ({shown})")
@@ -49,19 +49,12 @@ def estimates_table(outcome: RunOutcome, title: str) -> Table:
     table.add_column("estimate", justify="right", no_wrap=True)
     table.add_column("|error|", justify="right", no_wrap=True)
     table.add_column(f"{outcome.level:.0%} interval", justify="right", no_wrap=True)
-    table.add_column("interval from", no_wrap=True)
     separate = any(isinstance(m.estimate, tuple) for m in outcome.methods)
     for method in outcome.methods:
         if separate:
             table.add_section()
         for name, estimate, ci, error in _estimate_rows(method):
-            table.add_row(
-                name,
-                estimate,
-                error,
-                ci,
-                (method.result.interval or "-") if method.result is not None and name else "",
-            )
+            table.add_row(name, estimate, error, ci)
     return table
 
 
@@ -86,12 +79,13 @@ def _estimate_rows(method: MethodOutcome) -> list[tuple[str, str, str, str]]:
 
 
 def fits_table(outcome: RunOutcome) -> Table:
-    """How each fit went: status, steps and wall time."""
+    """How each fit went: status, steps, wall time and where its interval came from."""
     table = _table("how each fit went")
     table.add_column("method", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("steps", justify="right", no_wrap=True)
     table.add_column("wall s", justify="right", no_wrap=True)
+    table.add_column("interval from", no_wrap=True)
     for method in outcome.methods:
         color = STATUS_COLORS.get(method.status, "white")
         r = method.result
@@ -100,6 +94,7 @@ def fits_table(outcome: RunOutcome) -> Table:
             f"[{color}]{method.status}[/{color}]",
             "-" if r is None else str(r.steps),
             "-" if r is None else f"{r.wall_s:.3f}",
+            "-" if r is None or r.interval is None else r.interval,
         )
     return table
 
