@@ -6,6 +6,9 @@ constant lambda = 0.25.
 
 from __future__ import annotations
 
+import ctypes
+import platform
+
 import numpy as np
 import pytest
 import torch
@@ -17,6 +20,7 @@ from pathfit.estimators._uncertainty import (
     block_bootstrap,
     choose_interval,
     newey_west,
+    path_bootstrap,
 )
 from pathfit.exceptions import InputError
 from pathfit.models import ConstantLambda
@@ -248,11 +252,16 @@ def test_newey_west_of_a_rank_deficient_design_gives_no_covariance_and_says_why(
 # --- block bootstrap ----------------------------------------------------------------------------
 
 
-def _block_draws(seed: int, n_bootstrap: int = 50) -> torch.Tensor:
-    paths = _paths(0)
+def _cubic_data(paths: pf.Paths) -> tuple[torch.Tensor, torch.Tensor]:
+    """The design of powers 2 and 3, and k = 0.25 s + 0.01 x^3-mean + white noise."""
     design = pf.power_design(paths.values, (2, 3))
     targets = design @ torch.tensor([LAM, 0.01], dtype=torch.float64)
     targets = targets + 0.05 * torch.from_numpy(np.random.default_rng(5).standard_normal(1000))
+    return design, targets
+
+
+def _block_draws(seed: int, n_bootstrap: int = 50) -> torch.Tensor:
+    design, targets = _cubic_data(_paths(0))
     generator = torch.Generator().manual_seed(seed)
     out = block_bootstrap(
         design, targets, 0.95, "x", block_length=10, n_bootstrap=n_bootstrap, generator=generator
@@ -271,6 +280,92 @@ def test_block_bootstrap_draws_shape_and_reproducibility():
     assert not torch.allclose(draws, _block_draws(seed=12))
     # the replicates scatter around the fit of the data they resample
     assert abs(float(draws[:, 0].mean()) - LAM) < 0.01
+
+
+# --- bootstrap draws depend on the seed alone ---------------------------------------------------
+
+M_PERTURB = -6  # glibc's mallopt option: fill fresh allocations with the complement of a byte
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt(M_PERTURB) is glibc's")
+def test_bootstrap_draws_do_not_depend_on_fresh_memory_or_torch_threads():
+    # Perturb byte 255 makes fresh memory read as zeros, 1 as 0xfe bytes. torch.linalg.lstsq's
+    # CPU driver read such memory as its column pivots, so the first draw of either bootstrap
+    # depended on what had run before: the reproducibility test above flaked.
+    paths = _paths(0)
+    design, targets = _cubic_data(paths)
+    libc = ctypes.CDLL(None)
+    threads = torch.get_num_threads()
+    runs = []
+    try:
+        for perturb, n_threads in [(255, 1), (1, 1), (255, 3), (1, 3)]:
+            assert libc.mallopt(M_PERTURB, perturb) == 1
+            torch.set_num_threads(n_threads)
+            block = block_bootstrap(
+                design,
+                targets,
+                0.95,
+                "x",
+                block_length=10,
+                n_bootstrap=50,
+                generator=torch.Generator().manual_seed(11),
+            )
+            path = path_bootstrap(
+                paths.values,
+                (2, 3),
+                targets,
+                0.95,
+                "x",
+                n_bootstrap=50,
+                generator=torch.Generator().manual_seed(11),
+            )
+            runs.append((block.draws, path.draws))
+    finally:
+        libc.mallopt(M_PERTURB, 0)  # glibc's default: no filling
+        torch.set_num_threads(threads)
+    for block, path in runs[1:]:
+        assert torch.equal(block, runs[0][0])
+        assert torch.equal(path, runs[0][1])
+
+
+def test_block_bootstrap_solves_each_replicate_on_its_own():
+    # Rows 0 and 1 have a zero first column: a replicate made of the block starting at row 0
+    # twice has rank 1 and the minimum-norm fit (0, 3). The others fit (0.5, 3) exactly.
+    # lstsq kept the previous replicate's pivots for such a replicate, found rank 0 and
+    # answered (0, 0).
+    design = torch.tensor([[0.0, 1.0], [0.0, 2.0], [1.0, 3.0], [2.0, 5.0]], dtype=torch.float64)
+    targets = design @ torch.tensor([0.5, 3.0], dtype=torch.float64)
+    draws = block_bootstrap(
+        design,
+        targets,
+        0.95,
+        "x",
+        block_length=2,
+        n_bootstrap=50,
+        generator=torch.Generator().manual_seed(0),
+    ).draws
+    deficient = draws[:, 0].numpy() < 0.25
+    assert deficient[1:].any() and not deficient.all()  # the case arises, after the first
+    expected = np.column_stack([np.where(deficient, 0.0, 0.5), np.full(50, 3.0)])
+    np.testing.assert_allclose(draws.numpy(), expected, rtol=0, atol=1e-12)
+
+
+def test_path_bootstrap_solves_each_replicate_on_its_own():
+    # Two paths v and -v, powers 1 and 2, k = 3 v^2: every replicate fits (0, 3) exactly. One
+    # that takes each path once has a zero first column (rank 1); lstsq answered (0, 0) for it
+    # whenever it was not the first replicate.
+    v = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    draws = path_bootstrap(
+        torch.stack([v, -v]),
+        (1, 2),
+        3 * v**2,
+        0.95,
+        "x",
+        n_bootstrap=50,
+        generator=torch.Generator().manual_seed(0),
+    ).draws
+    assert draws.shape == (50, 2)
+    np.testing.assert_allclose(draws.numpy(), np.tile([0.0, 3.0], (50, 1)), rtol=0, atol=1e-12)
 
 
 # --- GradientFit reports the same uncertainty as LeastSquares -----------------------------------

@@ -196,10 +196,10 @@ def _bootstrap(
 ) -> Uncertainty:
     """Solve every replicate (B, m, p) at once; the covariance of the draws is the answer."""
     z = _normal_quantile(level)
-    norms = torch.linalg.vector_norm(designs, dim=1, keepdim=True)
-    norms = torch.where(norms > 0, norms, torch.ones_like(norms))
-    solution = torch.linalg.lstsq(designs / norms, targets.unsqueeze(-1)).solution
-    draws = solution.squeeze(-1) / norms.squeeze(1)
+    # The fit's own scaled SVD, not torch.linalg.lstsq: on the CPU its default driver (gelsy)
+    # reads a pivot array torch leaves uninitialized and reuses along the batch, so a draw
+    # depended on whatever memory it got and on the replicate solved before it.
+    draws = ScaledSVD.of(designs).solve(targets)
     finite = torch.isfinite(draws).all(dim=1)
     draws = draws[finite]
     if draws.shape[0] < 2:
