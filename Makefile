@@ -19,7 +19,7 @@ test: $(VENV)/.installed
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
-	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_core.py --json runs/bench/bench.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -4,17 +4,20 @@ For each shape (n_paths, n_times) it prints giga path-points per second (n_paths
 seconds / 1e9) of
 
 * pathfit: ``triton_design.fused_design`` (ABM, powers (2,)), called as a user calls it
-  (host set-up and every launch included), timed with ``triton.testing.do_bench`` (CUDA events,
-  warm-up, median of repeats); and the same call replayed from a CUDA graph (GPU time alone,
-  no launch overhead);
+  (host set-up and every launch included); and the same call replayed from a CUDA graph (GPU
+  time alone, no launch overhead, ``triton.testing.do_bench_cudagraph``, median);
 * torch: the plain materialized float32 pipeline torch.randn -> scale -> cumsum -> + drift ->
   square -> mean over paths;
 * randn: torch's own normal generator, in giga numbers per second (``Tensor.normal_`` into a
   preallocated buffer of n_paths * n_times floats).
 
-``--sweep`` first times a few kernel configurations (tile, paths per thread, time split);
-``--check`` adds correctness figures (error against the float64 reference on the kernel's own
-normals, exact moments, the mean over seeds against torch's sampler).
+Everything but the graph replay is timed by pathfit's benchmark harness
+(``pathfit.app.bench.time_interleaved``: the candidates of a shape in turn, repeat after
+repeat, synchronising the device around each repeat; best and median) on the shapes and
+repeats of its plan (``Plan.make(quick).gpu_shapes``). ``--sweep`` first times a few kernel
+configurations (tile, paths per thread, time split) from CUDA graphs; ``--check`` adds
+correctness figures (error against the float64 reference on the kernel's own normals, exact
+moments, the mean over seeds against torch's sampler).
 
 Usage:
     python benchmarks/bench_gpu.py [--quick] [--sweep] [--check] [--json PATH]
@@ -31,29 +34,19 @@ import sys
 import time
 from typing import Any
 
-SHAPES = [
-    (1024, 8192),
-    (1024, 65536),
-    (1024, 2**20),
-    (4096, 8192),
-    (4096, 65536),
-    (16384, 8192),
-    (65536, 8192),
-]
-QUICK_SHAPES = [(1024, 2**20), (4096, 8192), (65536, 8192)]
 SWEEP_SHAPES = [(1024, 2**20), (4096, 8192), (65536, 8192)]
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON here")
-    parser.add_argument("--quick", action="store_true", help="three shapes only")
+    parser.add_argument("--quick", action="store_true", help="the harness's quick plan")
     parser.add_argument("--sweep", action="store_true", help="time kernel configurations too")
     parser.add_argument("--check", action="store_true", help="correctness figures too")
     parser.add_argument(
         "--profile", action="store_true", help="host time per call and per-kernel GPU times too"
     )
-    parser.add_argument("--rep", type=int, default=200, help="ms of repeats per figure")
+    parser.add_argument("--rep", type=int, default=200, help="ms of CUDA graph replays")
     return parser.parse_args(argv)
 
 
@@ -68,12 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         import triton
-        from triton.testing import do_bench, do_bench_cudagraph
+        from triton.testing import do_bench_cudagraph
     except ImportError:
         print("bench_gpu: needs Triton, which does not import here.", file=sys.stderr)
         return 2
 
     import pathfit as pf
+    from pathfit.app.bench import Candidate, Plan, time_interleaved
     from pathfit.kernels import triton_design as td
 
     device = torch.device("cuda")
@@ -84,8 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     def rate(n: int, m: int, ms: float) -> float:
         return n * m / (ms * 1e-3) / 1e9
 
-    def bench(fn, rep: int = args.rep) -> float:
-        return do_bench(fn, warmup=max(10, rep // 8), rep=rep, return_mode="median")
+    plan = Plan.make(args.quick)
+
+    def bench(candidates: dict) -> dict[str, tuple[float, float]]:
+        """name -> (best, median) ms per call, timed side by side by the harness."""
+        timings = time_interleaved(
+            {
+                name: Candidate(run=lambda seed, fn=fn: fn(), threads=plan.threads, device="cuda")
+                for name, fn in candidates.items()
+            },
+            repeats=plan.repeats,
+            min_time_s=plan.min_time_s,
+        )
+        return {name: (t.best_s * 1e3, t.median_s * 1e3) for name, t in timings.items()}
 
     def graph_bench(fn, rep: int = args.rep) -> float:
         try:
@@ -102,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         "versions": {"torch": torch.__version__, "triton": triton.__version__},
         "process": "ABM(x0=0, mu=0.5, sigma=1), powers (2,), times uniform on (0, 10]",
         "config": repr(td.DEFAULT_CONFIG),
+        "timer": {
+            "repeats": plan.repeats,
+            "min_time_s": plan.min_time_s,
+            "torch_threads": plan.threads,
+            "graph_rep_ms": args.rep,
+        },
     }
 
     if args.sweep:
@@ -129,14 +140,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{label:>22} " + " ".join(f"{r:>15.1f}" for r in row), flush=True)
         report["sweep"] = {"shapes": SWEEP_SHAPES, "gpts_s": sweep}
 
-    shapes = QUICK_SHAPES if args.quick else SHAPES
+    shapes = plan.gpu_shapes
     fused, graph, pipeline, randn = [], [], [], []
-    print("\nshape (n_paths x n_times): G path-points/s (kernel eager, graph) | torch | randn")
+    medians: dict[str, list[float]] = {"pathfit": [], "torch": [], "randn": []}
+    print(
+        "\nshape (n_paths x n_times): G path-points/s, best (kernel eager, graph) | torch | randn"
+    )
     for n, m in shapes:
         times = pf.sample_times(m, 10.0, seed=0, device=device)
         call = kernel_call(abm, n, times, (2,))
-        fused.append(rate(n, m, bench(call)))
-        graph.append(rate(n, m, graph_bench(call)))
         dt = torch.diff(times, prepend=times.new_zeros(1))
         scale = (abm.sigma * dt.sqrt()).float()
         drift = (abm.x0 + abm.mu * times).float()
@@ -146,12 +158,16 @@ def main(argv: list[str] | None = None) -> int:
             x.mul_(scale).cumsum_(dim=1).add_(drift)
             return x.square_().mean(dim=0)
 
-        pipeline.append(rate(n, m, bench(torch_pipeline)))
-        del torch_pipeline
         buffer = torch.empty(n * m, device=device, dtype=torch.float32)
-        randn.append(rate(n, m, bench(buffer.normal_)))
-        del buffer
+        ms = bench({"pathfit": call, "torch": torch_pipeline, "randn": buffer.normal_})
+        for name, (_, median_ms) in ms.items():
+            medians[name].append(rate(n, m, median_ms))
+        fused.append(rate(n, m, ms["pathfit"][0]))
+        pipeline.append(rate(n, m, ms["torch"][0]))
+        randn.append(rate(n, m, ms["randn"][0]))
+        del torch_pipeline, buffer
         torch.cuda.empty_cache()
+        graph.append(rate(n, m, graph_bench(call)))
         print(
             f"{n:>6} x {m:<8} {fused[-1]:8.1f} {graph[-1]:8.1f} | {pipeline[-1]:7.1f}"
             f" | {randn[-1]:7.1f}",
@@ -163,6 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         pathfit_graph_gpts_s=graph,
         torch_gpts_s=pipeline,
         randn_gnum_s=randn,
+        median={
+            "pathfit_gpts_s": medians["pathfit"],
+            "torch_gpts_s": medians["torch"],
+            "randn_gnum_s": medians["randn"],
+        },
     )
 
     # other processes and powers on one shape
@@ -176,10 +197,16 @@ def main(argv: list[str] | None = None) -> int:
         "OU (2,)": (pf.OU(x0=1.0, theta=0.5, mu=0.0, sigma=1.0), (2,)),
         "OU (0,1,2,3)": (pf.OU(x0=1.0, theta=0.5, mu=0.0, sigma=1.0), (0, 1, 2, 3)),
     }
-    print(f"\nprocesses and powers at {n} x {m} (G path-points/s, eager):")
+    print(f"\nprocesses and powers at {n} x {m} (G path-points/s, eager, best):")
+    ms = bench(
+        {
+            label: kernel_call(process, n, times, powers)
+            for label, (process, powers) in variants.items()
+        }
+    )
     report["variants"] = {"shape": [n, m], "gpts_s": {}}
-    for label, (process, powers) in variants.items():
-        r = rate(n, m, bench(kernel_call(process, n, times, powers)))
+    for label, (best_ms, _) in ms.items():
+        r = rate(n, m, best_ms)
         report["variants"]["gpts_s"][label] = r
         print(f"  {label:<14} {r:8.1f}", flush=True)
 
