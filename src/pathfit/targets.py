@@ -150,9 +150,7 @@ def spec_from_truth(truth: object, source: str = "truth") -> AbstractLinearSpec 
     key = found[0]
     value = truth[key]
     try:
-        if key == "lam":
-            return ConstantLam(value)
-        return _TRUTH_KEYS[key](tuple(value) if isinstance(value, list) else value)
+        return _TRUTH_KEYS[key](value)  # each specification checks its own value
     except InputError as err:
         raise InputError(f"{source}: {key}", err.value, err.expected) from None
 

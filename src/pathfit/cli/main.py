@@ -237,7 +237,7 @@ def check(config: ConfigOption = None) -> None:
 @app.command()
 @explain_errors
 def bench(
-    quick: Annotated[bool, typer.Option("--quick", help="smaller sizes: about a minute")] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="smaller sizes, fewer repeats")] = False,
     output: OutputOption = None,
     quiet: QuietOption = False,
 ) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
     from pathfit.app.bench import BenchReport
@@ -177,7 +178,7 @@ def bench_table(report: BenchReport) -> Table:
     table.add_column("measure")
     table.add_column("value", justify="right")
     for measure, value in report.rows:
-        table.add_row(measure, value)
+        table.add_row(Text(measure), Text(value))  # plain text: a measure is never markup
     return table
 
 

@@ -1,0 +1,129 @@
+"""The typed outcome of a run: what each method found against the truth, failures recorded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import pathfit as pf
+from pathfit.app.config import parse_config
+from pathfit.app.experiment import fit_data, run_experiment, simulate_experiment
+from pathfit.targets import ConstantLam, KPolynomial, PolynomialLam, spec_from_truth
+
+
+def _config(**sections):
+    return parse_config({"sampling": {"n_paths": 20, "n_times": 50}, **sections})
+
+
+def test_outcome_compares_each_method_with_the_truth():
+    config = _config(methods={"run": ["least_squares", "gradient"]})
+    out = run_experiment(config)
+    assert out.truth == ConstantLam(0.25)
+    assert [m.name for m in out.methods] == ["least_squares", "gradient"]
+    for method in out.methods:
+        assert method.status == "converged"
+        assert method.truth == 0.25
+        assert method.abs_error == abs(method.estimate - 0.25)
+        assert method.abs_error < 1e-12  # noise-free targets: exact to rounding
+        lo, hi = method.ci
+        assert lo <= method.estimate <= hi
+        assert method.error is None
+    data = json.loads(json.dumps(out.to_json(), allow_nan=False))
+    assert data["schema_version"] == 2
+    assert data["truth"] == {"lam": 0.25}
+    assert data["methods"][0]["ci"] == list(out.methods[0].ci)
+    assert data["methods"][0]["level"] == 0.95
+
+
+def test_polynomial_estimates_are_coefficients_with_one_interval_each():
+    config = _config(
+        target={"kind": "poly_lambda", "coef": [0.1, 0.0, 0.05]},
+        methods={"run": ["least_squares", "pointwise_mlp"], "pointwise_mlp": {"max_steps": 2}},
+    )
+    out = run_experiment(config)
+    ls, mlp = out.methods
+    assert ls.vector and ls.param_names == ("c0", "c1", "c2")
+    assert ls.truth == (0.1, 0.0, 0.05)
+    assert len(ls.ci) == 3
+    assert ls.abs_error == max(abs(a - b) for a, b in zip(ls.estimate, ls.truth, strict=True))
+    # one lambda for a lambda(x): compared with its mean over the observed x
+    assert not mlp.vector
+    assert mlp.truth == pytest.approx(out.lam_mean_observed, rel=0, abs=0)
+    assert out.to_json()["truth"]["lam_mean_observed"] == out.lam_mean_observed
+
+
+def test_a_method_that_cannot_fit_the_data_is_recorded_and_the_others_run():
+    # 50 times, 99% held out: the gradient fit has too few times left to train on
+    config = _config(methods={"run": ["least_squares", "gradient"], "gradient": {"holdout": 0.99}})
+    out = run_experiment(config)
+    ls, gradient = out.methods
+    assert ls.status == "converged"
+    assert gradient.status == "failed"
+    assert isinstance(gradient.error, pf.InputError)
+    assert "holdout" in gradient.message
+    assert gradient.result is None and gradient.estimate is None and gradient.abs_error is None
+    assert gradient.truth == 0.25  # what it would have been compared with
+    entry = out.to_json()["methods"][1]
+    assert entry["status"] == "failed" and entry["error"] == str(gradient.error)
+
+
+def test_when_every_method_fails_the_first_error_is_raised():
+    config = _config(methods={"run": ["gradient"], "gradient": {"holdout": 0.99}})
+    paths, targets, spec = simulate_experiment(config)
+    with pytest.raises(pf.InputError, match="holdout"):
+        fit_data(config, paths, targets, spec, source="data.csv")
+
+
+def test_coefficients_of_different_degrees_compare_padded_with_zeros():
+    # fit degree 2 to data whose truth is a degree-1 lambda(x)
+    config = _config(
+        target={"kind": "poly_lambda", "coef": [0.1, 0.0, 0.05]}, methods={"run": ["least_squares"]}
+    )
+    truth = PolynomialLam((0.1, 0.02))
+    paths, _, _ = simulate_experiment(config)
+    targets = pf.make_targets(paths, truth)
+    (ls,) = fit_data(config, paths, targets, truth, source="given").methods
+    assert ls.truth == (0.1, 0.02)
+    padded = (0.1, 0.02, 0.0)
+    assert ls.abs_error == max(abs(a - b) for a, b in zip(ls.estimate, padded, strict=True))
+    assert ls.abs_error < 1e-10
+
+
+def test_coefficients_of_another_family_are_not_compared():
+    # a lambda(x) polynomial fitted to data whose truth is a k polynomial
+    config = _config(
+        target={"kind": "poly_lambda", "coef": [0.1, 0.0]}, methods={"run": ["least_squares"]}
+    )
+    truth = KPolynomial((0.0, 0.0, 0.25))
+    paths, _, _ = simulate_experiment(config)
+    (ls,) = fit_data(config, paths, pf.make_targets(paths, truth), truth, "given").methods
+    assert ls.truth is None and ls.abs_error is None
+    assert ls.estimate is not None
+
+
+@pytest.mark.parametrize(
+    "spec", [ConstantLam(0.25), PolynomialLam((0.1, 0.0, 0.05)), KPolynomial((1.0, 2.0))]
+)
+def test_truth_records_read_back(spec):
+    assert spec_from_truth(spec.to_truth()) == spec
+    assert spec_from_truth(json.loads(json.dumps(spec.to_truth()))) == spec
+
+
+@pytest.mark.parametrize(
+    ("record", "found"),
+    [
+        ({"lam": "a"}, "'a'"),
+        ({"lam_coef": []}, "[]"),
+        ({"lam": 0.25, "k_coef": [1.0]}, "keys 'lam', 'k_coef'"),
+        ({"mu": 0.5}, "keys ['mu']"),
+        ([0.25], "list"),
+    ],
+)
+def test_a_bad_truth_record_names_the_file_and_the_value(record, found):
+    with pytest.raises(pf.InputError) as info:
+        spec_from_truth(record, source="data.truth.json")
+    message = str(info.value)
+    assert message.startswith("data.truth.json")
+    assert message.endswith(f"found {found}"), message
+    assert spec_from_truth(None) is None and spec_from_truth({}) is None
