@@ -77,31 +77,26 @@ class MethodOutcome:
     @property
     def estimate(self) -> float | tuple[float, ...] | None:
         """lambda, or the coefficients of a polynomial model; None without an estimate."""
-        if not self.has_estimate:
-            return None
-        assert self.result is not None
-        if self.vector:
-            return None if self.result.params is None else tuple(self.result.params)
-        return self.result.lam
+        return self._from_result("params", "lam")
 
     @property
     def ci(self) -> Interval | tuple[Interval, ...] | None:
         """The estimate's interval at ``level`` (one per coefficient), or None."""
-        if not self.has_estimate:
-            return None
-        assert self.result is not None
-        if self.vector:
-            return None if self.result.ci is None else tuple(self.result.ci)
-        return self.result.lam_ci
+        return self._from_result("ci", "lam_ci")
 
     @property
     def stderr(self) -> float | tuple[float, ...] | None:
-        if not self.has_estimate:
+        return self._from_result("stderr", "lam_stderr")
+
+    def _from_result(self, coefficients: str, lam: str) -> Any:
+        """The FitResult's ``coefficients`` field (as a tuple) for a vector estimate, else
+        its ``lam`` field; None without an estimate."""
+        if self.result is None or self.result.status == "diverged":
             return None
-        assert self.result is not None
         if self.vector:
-            return None if self.result.stderr is None else tuple(self.result.stderr)
-        return self.result.lam_stderr
+            values = getattr(self.result, coefficients)
+            return None if values is None else tuple(values)
+        return getattr(self.result, lam)
 
     @property
     def param_names(self) -> tuple[str, ...]:
