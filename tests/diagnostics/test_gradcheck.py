@@ -1,16 +1,14 @@
-"""Gradient check: autograd against central differences, and a planted wrong backward."""
+"""Gradient check: autograd against central differences, and a planted wrong backward.
+
+The application's ``check_builtin_models`` is tested in tests/app/test_checks.py, the
+``pathfit check`` command in tests/cli/test_check_command.py."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 import pathfit as pf
-from pathfit.app.config import RunConfig
-from pathfit.cli import app
-from pathfit.app import checks
-from pathfit.app.checks import check_builtin_models
 from pathfit.diagnostics import check_gradients
 from pathfit.models import (
     ConstantLambda,
@@ -153,51 +151,3 @@ def test_planted_wrong_activation_fails_on_the_hidden_layer_only():
     assert "net.0." in report.message
     failing = max((t for t in report.tensors if not t.passed), key=lambda t: t.max_relative_error)
     assert failing.name in report.message
-
-
-def test_check_builtin_models_all_pass_on_the_defaults():
-    checks = check_builtin_models(RunConfig())
-    assert [c.model for c in checks] == [
-        "ConstantLambda",
-        "PolynomialLambda",
-        "PolynomialK",
-        "SeedNetwork",
-        "PointwiseMLP",
-    ]
-    assert all(c.passed for c in checks), [c.message for c in checks if not c.passed]
-
-
-def _invoke(*args: str):
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def test_check_command_exits_0_on_the_defaults():
-    result = _invoke("check")
-    assert result.exit_code == 0, result.stdout + result.stderr
-    for name in ("ConstantLambda", "PolynomialLambda", "PolynomialK", "SeedNetwork"):
-        assert name in result.stdout
-    assert "FAIL" not in result.stdout
-    assert result.stderr == ""
-
-
-def test_check_command_exits_1_when_a_builtin_model_has_a_wrong_backward(monkeypatch):
-    # Swap the class check_builtin_models instantiates: the real CLI, the real
-    # check_builtin_models and the real check_gradients then meet a wrong backward.
-    monkeypatch.setattr(checks, "ConstantLambda", SquaredPredictionLambda)
-    result = _invoke("check")
-    assert result.exit_code == 1, result.stdout + result.stderr
-    assert "FAIL" in result.stdout
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "SquaredPredictionLambda" in lines[0]
-    assert "coef" in lines[0]
-    assert "wrong" in lines[0]
-    assert "Traceback" not in result.stdout + result.stderr
-
-
-def test_check_command_exits_1_for_a_wrong_network_activation(monkeypatch):
-    monkeypatch.setattr(checks, "PointwiseMLP", WrongActivationMLP)
-    result = _invoke("check")
-    assert result.exit_code == 1, result.stdout + result.stderr
-    assert "WrongActivationMLP" in result.stderr
-    assert "net.0." in result.stderr
