@@ -40,6 +40,7 @@ def test_threads_do_not_change_the_result() -> None:
     assert torch.equal(one, two) and torch.equal(one, three)
 
 
+@pytest.mark.slow
 def test_paths_carry_across_time_tiles() -> None:
     # A path continues through a tile boundary: its increments there have the right variance
     # (independent restarts at x0 would make the increment across the boundary huge).
@@ -51,6 +52,7 @@ def test_paths_carry_across_time_tiles() -> None:
     assert 0.85e-3 < float(step.var()) < 1.15e-3
 
 
+@pytest.mark.slow
 def test_euler_carries_its_state_across_time_tiles() -> None:
     process = EulerSDE(drift=lambda t, x: 0.5, diffusion=lambda t, x: 1.0, dt=0.01)
     times = torch.linspace(0.001, 3.0, TIME_TILE + 10, dtype=F64)
@@ -79,6 +81,7 @@ def test_simulate_designs_equals_one_dataset_at_a_time() -> None:
         )
 
 
+@pytest.mark.slow
 def test_streaming_memory_stays_bounded() -> None:
     # 5e7 points would take 400 MB materialized; streamed, the process grows by far less.
     code = (

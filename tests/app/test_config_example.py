@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tomllib
 
+import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
@@ -53,6 +54,7 @@ def test_example_names_every_key() -> None:
         assert key in EXAMPLE
 
 
+@pytest.mark.slow
 def test_cli_prints_the_example_and_run_accepts_it(tmp_path) -> None:
     printed = runner.invoke(app, ["config", "--example"])
     assert printed.exit_code == 0 and printed.output == EXAMPLE

@@ -52,6 +52,7 @@ def test_bounds_are_what_the_comments_say():
     assert LOWER == 120
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise", NOISES)
 @pytest.mark.parametrize("name", CHECKED)
 def test_coverage_is_between_093_and_097(reports, noise, name):
@@ -69,6 +70,7 @@ def test_coverage_is_between_093_and_097(reports, noise, name):
     assert row.coverage_by_param == {"lam": pytest.approx(row.coverage)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("noise", "interval"), [("iid", "classical"), ("population", "path_bootstrap")]
 )
@@ -81,6 +83,7 @@ def test_auto_picks_the_interval_the_noise_calls_for(reports, noise, interval, n
     assert row.intervals_used.get(interval, 0) >= REPLICATES - 5, row.intervals_used
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("noise", NOISES)
 @pytest.mark.parametrize("name", CHECKED)
 def test_interval_width_matches_the_observed_error(reports, noise, name):
@@ -93,6 +96,7 @@ def test_interval_width_matches_the_observed_error(reports, noise, name):
     assert 0.7 <= ratio <= 1.6, (noise, name, ratio, row.mean_ci_width, row.mean_abs_error)
 
 
+@pytest.mark.slow
 def test_classical_intervals_miss_under_population_noise(reports):
     row = _rows(reports["population"])["least_squares_classical"]
     assert row.interval == "classical"
@@ -104,6 +108,7 @@ def test_classical_intervals_miss_under_population_noise(reports):
     assert row.mean_ci_width < 0.1 * _rows(reports["population"])["least_squares"].mean_ci_width
 
 
+@pytest.mark.slow
 def test_least_squares_and_gradient_agree_replicate_by_replicate(reports):
     for noise in NOISES:
         rows = _rows(reports[noise])

@@ -198,6 +198,7 @@ def test_output_path_that_is_a_file_exits_2_with_one_line(tmp_path):
     _assert_one_line_error(result, taken, "output")
 
 
+@pytest.mark.slow
 def test_default_run_fits_the_seed_experiment_five_ways(tmp_path):
     result = _invoke("run", "-o", tmp_path)
     assert result.exit_code == 0, result.stderr

@@ -29,6 +29,7 @@ def _rows(folder: Path) -> dict[str, dict]:
     return {row["name"]: row for row in data["methods"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["data.csv", "data.parquet", "data.npz", "wide.csv"])
 def test_simulate_then_fit_gives_the_estimates_of_run(tmp_path: Path, name: str) -> None:
     config = _config(tmp_path)
@@ -52,6 +53,7 @@ def test_simulate_then_fit_gives_the_estimates_of_run(tmp_path: Path, name: str)
     assert fit_rows["least_squares"]["abs_error"] < 1e-10
 
 
+@pytest.mark.slow
 def test_run_writes_the_report_beside_results(tmp_path: Path) -> None:
     out = tmp_path / "run"
     result = runner.invoke(app, ["run", "--config", str(_config(tmp_path)), "-o", str(out), "-q"])

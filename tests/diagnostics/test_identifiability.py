@@ -129,6 +129,7 @@ def test_weakest_direction_is_the_smallest_singular_direction_of_the_scaled_desi
     assert report.condition_number == pytest.approx(float(s[0] / s[-1]), rel=1e-10)
 
 
+@pytest.mark.slow
 def test_identify_on_a_fitted_seed_network_says_only_the_bias_is_identified():
     paths = _paths(n_paths=20, n_times=200)
     targets = pf.make_targets(paths, ConstantLam(0.25))

@@ -293,6 +293,7 @@ def test_lbfgs_polynomial_lambda_matches_least_squares():
 # --- networks ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_seed_network_learns_only_its_bias(seed_data):
     paths, targets = seed_data
     est = _fit(pf.GradientFit(SeedNetwork(100), optimizer="lbfgs", max_steps=100), paths, targets)
@@ -305,6 +306,7 @@ def test_seed_network_learns_only_its_bias(seed_data):
     assert est.result_.params is None
 
 
+@pytest.mark.slow
 def test_pointwise_mlp_learns_the_mean_lambda(seed_data):
     paths, targets = seed_data
     est = _fit(pf.GradientFit(PointwiseMLP(), optimizer="lbfgs", max_steps=12), paths, targets)

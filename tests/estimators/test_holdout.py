@@ -152,6 +152,7 @@ def early_stopped():
     return paths, targets, fit, caught
 
 
+@pytest.mark.slow
 def test_an_over_wide_network_stops_early(early_stopped):
     _, _, fit, caught = early_stopped
     result = fit.result_
@@ -169,6 +170,7 @@ def test_an_over_wide_network_stops_early(early_stopped):
     assert result.steps < 100
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_hold_out_parameters(early_stopped):
     paths, targets, fit, _ = early_stopped
     _, held = split_times(200, 0.2, 1, 0)

@@ -166,6 +166,7 @@ def _binomial_acceptance(n: int, p: float, alpha: float) -> tuple[int, int, floa
     return lo, hi, false_failure
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(POLY_CASES))
 def test_interval_coverage_by_replication(poly_paths, case):
     """400 independent noisy replicates of the targets on fixed paths: classical iid Gaussian

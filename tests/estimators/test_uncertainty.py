@@ -148,6 +148,7 @@ def test_path_bootstrap_with_fit_design_is_an_input_error_naming_interval():
 # --- the path bootstrap measures the real sampling error --------------------------------------
 
 
+@pytest.mark.slow
 def test_path_bootstrap_se_matches_the_sampling_sd_and_classical_misses_it():
     n_rep = 150
     estimates, boot_se, classical_se = [], [], []

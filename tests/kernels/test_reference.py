@@ -111,6 +111,7 @@ def test_reference_refuses_what_the_kernel_cannot_run() -> None:
         reference_design(PROCESSES["abm"], 4, times, (-1,), 0)
 
 
+@pytest.mark.slow
 def test_importing_the_reference_does_not_import_triton() -> None:
     code = "import sys, pathfit.kernels; assert 'triton' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -145,6 +145,7 @@ def test_seed_network_refuses_paths_with_another_n_paths(paths):
         pf.GradientFit(model).fit(paths, targets)
 
 
+@pytest.mark.slow
 def test_seed_network_weight_share_after_a_constant_lambda_fit(paths):
     targets = pf.make_targets(paths, ConstantLam(0.25))
     fresh = SeedNetwork(paths.n_paths, seed=0)

@@ -254,6 +254,7 @@ def _euler_ou(dt: float) -> EulerSDE:
     )
 
 
+@pytest.mark.slow
 def test_euler_ou_drift_reproduces_ou_mean() -> None:
     # Euler on a uniform step h has mean m + (x0 - m)(1 - theta h)^(t/h); since
     # 0 >= log(1 - y) + y >= -y^2 / (2 (1 - y)), its bias against the exact mean is at most

@@ -97,12 +97,14 @@ def _method_rows(page: str) -> list[str]:
     return re.findall(r"<tr\b.*?</tr>", body.group(1), re.S)
 
 
+@pytest.mark.slow
 def test_importing_the_report_does_not_import_matplotlib() -> None:
     code = "import sys, pathfit.report; print('matplotlib' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
 
+@pytest.mark.slow
 def test_write_report_files(constant_run: RunOutcome, constant_report: Path) -> None:
     names = {p.name for p in constant_report.iterdir()}
     expected = {*FIGURES, "lambda_x.png", "report.html", "summary.md"}
@@ -150,6 +152,7 @@ def test_write_report_files(constant_run: RunOutcome, constant_report: Path) -> 
     assert "## Key messages" in summary
 
 
+@pytest.mark.slow
 def test_write_report_poly_lambda(poly_run: RunOutcome, tmp_path: Path) -> None:
     files = write_report(tmp_path, poly_run, title="poly <lambda> & co")
     assert set(files) == {*FIGURES, "lambda_x.png", "report.html", "summary.md"}
@@ -261,6 +264,7 @@ def _browser_or_skip() -> str:
     return chromium
 
 
+@pytest.mark.slow
 def test_report_renders_in_chromium(constant_report: Path, tmp_path: Path) -> None:
     chromium = _browser_or_skip()
     from playwright.sync_api import sync_playwright
