@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast lint bench clean
 
 $(VENV)/.installed: requirements-dev.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,6 +18,12 @@ test: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
+
+# The tests without the long statistical and network ones (pytest -m slow runs those).
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_core.py --json runs/bench/bench.json
