@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 import pathfit as pf
-from pathfit.atomic import write_files_atomic
+from pathfit.atomic import write_bytes_atomic, write_files_atomic
+from pathfit.exceptions import InputError
 
 
 def _tree(folder: Path) -> dict[str, bytes | None]:
@@ -203,3 +204,15 @@ def test_an_empty_plan_does_nothing(folder):
     before = _tree(folder)
     assert write_files_atomic({}) == []
     assert _tree(folder) == before
+
+
+def test_write_bytes_atomic_names_the_file_it_cannot_write(tmp_path: Path) -> None:
+    # a folder where the file should go: one InputError naming it, no temporary left behind
+    target = tmp_path / "results.json"
+    target.mkdir()
+    with pytest.raises(InputError) as info:
+        write_bytes_atomic(target, b"{}")
+    assert info.value.field == str(target)
+    assert str(info.value).endswith("found Is a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+    assert list(target.iterdir()) == []

@@ -9,7 +9,6 @@ block by block without ever holding all of x.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal
@@ -20,7 +19,7 @@ from pathfit._types import Design, PathValues, Times
 from pathfit._validation import check_choice, check_dtype, check_int
 from pathfit.exceptions import InputError
 from pathfit.processes import ABM, GBM, OU, AbstractProcess
-from pathfit.processes.tiling import TIME_TILE, check_times, torch_threads
+from pathfit.processes.tiling import TIME_TILE, available_cores, check_times, torch_threads
 
 Backend = Literal["auto", "torch", "triton"]
 BACKENDS: tuple[Backend, ...] = ("auto", "torch", "triton")
@@ -195,7 +194,7 @@ def simulate_designs(
             sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
         return times, sums / n_paths
 
-    workers = max(1, min(len(seeds), workers or len(os.sched_getaffinity(0))))
+    workers = max(1, min(len(seeds), workers or available_cores()))
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, seeds))
     return torch.stack([t for t, _ in results]), torch.stack([d for _, d in results])

@@ -176,6 +176,28 @@ def test_load_config_on_invalid_toml(tmp_path):
             "methods.run",
             "'seed_sgd'",
         ),
+        # a fit that the configured times cannot support, its hold-out included
+        (
+            {"sampling": {"n_times": 2}, "target": {"kind": "poly_lambda", "coef": [1, 2, 3]}},
+            "sampling.n_times",
+            "2",
+        ),
+        (
+            {"sampling": {"n_times": 10}, "methods": {"gradient": {"holdout": 0.95}}},
+            "methods.gradient.holdout",
+            "0.95 of 10 times",
+        ),
+        ({"methods": {"run": []}}, "methods.run", "[]"),
+        ({"methods": {"run": ["gradient", "gradient"]}}, "methods.run", "['gradient', 'gradient']"),
+        ({"seed": 2**64}, "seed", str(2**64)),
+        ({"lambda_x": {"coef": [0.1], "widths": [4, 4]}}, "lambda_x.widths", "[4, 4]"),
+        ({"lambda_x": {"coef": [0.1], "widths": [4, 0]}}, "lambda_x.widths", "0"),
+        # the section of a method that is not selected is checked too (coverage runs it)
+        (
+            {"methods": {"run": ["least_squares"], "gradient": {"lr": -1.0}}},
+            "methods.gradient.lr",
+            "-1.0",
+        ),
     ],
 )
 def test_content_checks_run_when_the_config_is_read(data, field, found):

@@ -11,10 +11,9 @@ from typer.testing import CliRunner
 
 from pathfit.app.config import RunConfig, parse_config
 from pathfit.app.example import example_config
-
-EXAMPLE = example_config()
 from pathfit.cli import app
 
+EXAMPLE = example_config()
 runner = CliRunner()
 
 

@@ -54,25 +54,32 @@ def test_polynomial_estimates_are_coefficients_with_one_interval_each():
 
 
 def test_a_method_that_cannot_fit_the_data_is_recorded_and_the_others_run():
-    # 50 times, 99% held out: the gradient fit has too few times left to train on
-    config = _config(methods={"run": ["least_squares", "gradient"], "gradient": {"holdout": 0.99}})
-    out = run_experiment(config)
+    # given data with 4 times: least squares fits its 3 coefficients, while the gradient fit
+    # holds out half of the times and keeps 2, too few to train on
+    config = _config(
+        target={"kind": "poly_lambda", "coef": [0.1, 0.0, 0.05]},
+        methods={"run": ["least_squares", "gradient"], "gradient": {"holdout": 0.5}},
+    )
+    truth = PolynomialLam((0.1, 0.0, 0.05))
+    paths = pf.simulate(pf.ABM(mu=0.5, sigma=1.0), n_paths=20, n_times=4, horizon=1.0, seed=0)
+    out = fit_data(config, paths, pf.make_targets(paths, truth), truth, source="data.csv")
     ls, gradient = out.methods
     assert ls.status == "converged"
     assert gradient.status == "failed"
     assert isinstance(gradient.error, pf.InputError)
     assert "holdout" in gradient.message
     assert gradient.result is None and gradient.estimate is None and gradient.abs_error is None
-    assert gradient.truth == 0.25  # what it would have been compared with
+    assert gradient.truth == (0.1, 0.0, 0.05)  # what it would have been compared with
     entry = out.to_json()["methods"][1]
     assert entry["status"] == "failed" and entry["error"] == str(gradient.error)
 
 
 def test_when_every_method_fails_the_first_error_is_raised():
-    config = _config(methods={"run": ["gradient"], "gradient": {"holdout": 0.99}})
-    paths, targets, spec = simulate_experiment(config)
+    config = _config(methods={"run": ["gradient"], "gradient": {"holdout": 0.5}})
+    paths = pf.simulate(pf.ABM(mu=0.5, sigma=1.0), n_paths=20, n_times=1, horizon=1.0, seed=0)
+    targets = pf.make_targets(paths, ConstantLam(0.25))
     with pytest.raises(pf.InputError, match="holdout"):
-        fit_data(config, paths, targets, spec, source="data.csv")
+        fit_data(config, paths, targets, ConstantLam(0.25), source="data.csv")
 
 
 def test_coefficients_of_different_degrees_compare_padded_with_zeros():

@@ -21,6 +21,8 @@ from pathfit.app.experiment import fit_data, run_experiment, simulate_experiment
 from pathfit.app.methods import METHODS
 from pathfit.app.outcome import SCHEMA_VERSION
 from pathfit.choices import INTERVAL_METHODS, STATUSES
+from pathfit.paths import Paths
+from pathfit.targets import Targets
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "results.md"
 POLY = [0.1, 0.0, 0.05]
@@ -65,10 +67,11 @@ def poly_results() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def failed_results() -> dict[str, Any]:
-    # Two times cannot determine three coefficients: least squares fails, the MLP fits.
+    # Given data at two times cannot determine three coefficients: least squares fails, the
+    # MLP fits. (The config itself asks for enough times, so it is valid.)
     config = parse_config(
         {
-            "sampling": {"n_paths": 10, "n_times": 2},
+            "sampling": {"n_paths": 10, "n_times": 20},
             "target": {"kind": "poly_lambda", "coef": POLY},
             "methods": {
                 "run": ["least_squares", "pointwise_mlp"],
@@ -77,6 +80,8 @@ def failed_results() -> dict[str, Any]:
         }
     )
     paths, targets, spec = simulate_experiment(config)
+    paths = Paths(paths.values[:, :2], paths.times[:2])
+    targets = Targets(targets.values[:2], targets.times[:2])
     return fit_data(config, paths, targets, spec, source="data.csv").to_json()
 
 

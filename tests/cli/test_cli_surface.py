@@ -90,8 +90,21 @@ def test_help_lists_closed_choices_and_no_bool_metavar():
 def test_a_value_outside_a_closed_choice_exits_2(args, tmp_path):
     result = _invoke(*args)
     assert result.exit_code == 2
-    assert "is not one of" in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "is not one of" in lines[0]
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "args", [["run", "--foo"], ["nonesuch"], ["fit"], ["simulate"], ["run", "--seed", "x"]]
+)
+def test_usage_errors_are_one_line_with_exit_2(args):
+    result = _invoke(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_an_empty_output_folder_is_refused(tmp_path, monkeypatch):

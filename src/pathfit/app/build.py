@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from pathfit._types import DTYPES
 from pathfit.app.methods import METHODS, Estimator, MethodContext, applicable
-from pathfit.estimators import GradientFit
+from pathfit.estimators import GradientFit, min_times
+from pathfit.estimators.holdout import split_times
 from pathfit.exceptions import InputError
 from pathfit.models import (
     AbstractLinearModel,
@@ -65,6 +66,8 @@ def selected_methods(config: RunConfig) -> tuple[str, ...]:
     allowed = applicable(config.target.kind)
     if config.methods.run is None:
         return allowed
+    if len(set(config.methods.run)) != len(config.methods.run):
+        raise InputError("methods.run", repr(config.methods.run), "each method once")
     for name in config.methods.run:
         if name not in allowed:
             raise InputError(
@@ -104,33 +107,60 @@ def lambda_x_networks(config: RunConfig) -> dict[str, GradientFit]:
 
 def check_config(config: RunConfig, source: str = "config") -> None:
     """Run every check ``pathfit run`` would run before simulating; raises InputError naming
-    ``source`` and the config key."""
+    ``source`` and the config key.
+
+    Every method that applies to the target is built and checked, selected or not (coverage
+    fits least squares and gradient whatever ``methods.run`` says), and each is checked against
+    the configured number of times, its hold-out included.
+    """
     with _key(source, "process"):
         build_process(config)
     with _key(source, "target"):
         build_spec(config)
     with _key(source, ""):
-        names = selected_methods(config)
+        selected_methods(config)
     _check_size(config, source)
-    for name in names:
+    for name in applicable(config.target.kind):
         with _key(source, f"methods.{name}", run_keys=True):
-            make_estimator(name, config, config.sampling.n_paths).check_hyperparameters()
+            estimator = make_estimator(name, config, config.sampling.n_paths)
+            estimator.check_hyperparameters()
+        _check_times(config, source, name, estimator)
     if config.lambda_x.coef:
         with _key(source, "lambda_x"):
             PolynomialLam(tuple(config.lambda_x.coef))
-        with _key(source, "lambda_x.widths"):
+        with _key(source, "lambda_x.widths", replace=True):
             for network in lambda_x_networks(config).values():
                 network.check_hyperparameters()
 
 
+def _check_times(config: RunConfig, source: str, name: str, estimator: Estimator) -> None:
+    """Enough observation times for the method's parameters, after its hold-out."""
+    n_times = config.sampling.n_times
+    needed = min_times(estimator.model)
+    if isinstance(estimator, GradientFit):
+        with _key(source, f"methods.{name}"):
+            split_times(n_times, estimator.holdout, needed, config.seed)
+    if n_times < needed:
+        raise InputError(
+            f"{source}: sampling.n_times",
+            n_times,
+            f"at least {needed} observation times, one per parameter of {name}'s model",
+        )
+
+
 @contextlib.contextmanager
-def _key(source: str, section: str, run_keys: bool = False) -> Iterator[None]:
-    """Re-raise an InputError from a built object under its config key in ``section``."""
+def _key(
+    source: str, section: str, run_keys: bool = False, replace: bool = False
+) -> Iterator[None]:
+    """Re-raise an InputError from a built object under its config key in ``section`` (or as
+    ``section`` itself with ``replace``)."""
     try:
         yield
     except InputError as err:
         field = err.field
-        if run_keys and field in ("seed", "level"):
+        if replace:
+            field = section
+        elif run_keys and field in ("seed", "level"):
             field = "seed" if field == "seed" else "methods.level"
         elif section and not field.startswith(section.split(".")[0]):
             field = f"{section}.{field}"

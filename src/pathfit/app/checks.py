@@ -36,6 +36,6 @@ def check_builtin_models(config: RunConfig) -> list[GradientCheck]:
     models: list[AbstractModel] = [
         *linear,
         SeedNetwork(paths.n_paths, network.seed_network.hidden, seed=config.seed),
-        PointwiseMLP(network.pointwise_mlp.hidden or [16], seed=config.seed),
+        PointwiseMLP(network.pointwise_mlp.hidden, seed=config.seed),
     ]
     return [check_gradients(model, paths, targets, seed=config.seed) for model in models]

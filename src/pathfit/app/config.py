@@ -57,7 +57,11 @@ MethodsConfig = pydantic.create_model(
     __doc__="Which methods run, at what confidence level, and each one's own section.",
     run=(
         list[MethodName] | None,
-        Field(None, description="methods to run; by default every one that applies to the target"),
+        Field(
+            None,
+            min_length=1,
+            description="methods to run; by default every one that applies to the target",
+        ),
     ),
     level=(float, 0.95),
     **{
@@ -80,11 +84,18 @@ class LambdaXConfig(Section):
     patience: int = Field(3, ge=1)
     mlp_max_steps: int = Field(30, ge=1)
 
+    @field_validator("widths")
+    @classmethod
+    def _distinct(cls, widths: list[int]) -> list[int]:
+        if len(set(widths)) != len(widths):
+            raise InputError("widths", repr(widths), "distinct widths")
+        return widths
+
 
 class RunConfig(Section):
     """The whole experiment of ``pathfit run``."""
 
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, lt=2**63)  # torch seeds are 64-bit integers
     dtype: DTypeName = "float64"
     device: str = "cpu"
     process: ProcessConfig = Field(default_factory=ProcessConfig)

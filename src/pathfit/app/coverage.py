@@ -11,7 +11,6 @@ methods and counts how often each interval holds the true coefficients. Two kind
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections import Counter
@@ -31,7 +30,7 @@ from pathfit.choices import NOISE_KINDS, NoiseKind
 from pathfit.estimators import FitResult, LeastSquares
 from pathfit.exceptions import ConvergenceWarning, InputError
 from pathfit.processes import simulate
-from pathfit.processes.tiling import torch_threads
+from pathfit.processes.tiling import available_cores, torch_threads
 from pathfit.targets import AbstractLinearSpec, make_targets, population_targets
 
 COVERAGE_METHODS = ("least_squares", "gradient", "least_squares_classical")
@@ -148,7 +147,7 @@ def run_coverage(
     with (
         warnings.catch_warnings(),
         torch_threads(1),
-        ThreadPoolExecutor(workers or len(os.sched_getaffinity(0))) as pool,
+        ThreadPoolExecutor(workers or available_cores()) as pool,
     ):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for r, fits in enumerate(pool.map(replicate, [int(s) for s in seeds.tolist()])):

@@ -22,12 +22,18 @@ from pathfit.app.build import (
     make_estimator,
     selected_methods,
 )
-from pathfit.app.outcome import LambdaXOutcome, MethodOutcome, RunOutcome, method_truth
+from pathfit.app.outcome import (
+    LambdaXOutcome,
+    MethodOutcome,
+    RunOutcome,
+    mean_lam_observed,
+    method_truth,
+)
 from pathfit.diagnostics import identify
 from pathfit.estimators import LeastSquares
 from pathfit.estimators.selection import select_by_holdout
 from pathfit.exceptions import ConvergenceWarning, PathfitError
-from pathfit.models import AbstractLinearModel, PolynomialLambda
+from pathfit.models import PolynomialLambda
 from pathfit.paths import Paths
 from pathfit.processes import simulate
 from pathfit.targets import AbstractLinearSpec, PolynomialLam, Targets, make_targets
@@ -125,24 +131,19 @@ def fit_methods(
     (data it cannot fit) records the error and the others go on; when every method fails, the
     first error is raised."""
     outcomes = []
+    lam_mean = mean_lam_observed(truth, paths)
     for name in selected_methods(config):
         if on_method is not None:
             on_method(name)
         estimator = make_estimator(name, config, paths.n_paths)
-        # a polynomial target's linear models estimate coefficients; the rest one lambda
-        vector = config.target.kind != "constant" and isinstance(
-            estimator.model, AbstractLinearModel
-        )
-        compared = method_truth(estimator, vector, truth, paths)
+        compared = method_truth(estimator.model, truth, lam_mean)
         try:
             with warnings.catch_warnings():
                 # the outcome reports status and message; a warning would say it twice
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 estimator.fit(paths, targets)
         except PathfitError as err:
-            outcomes.append(
-                MethodOutcome(name, estimator, None, error=err, truth=compared, vector=vector)
-            )
+            outcomes.append(MethodOutcome(name, estimator, None, error=err, truth=compared))
             continue
         outcomes.append(
             MethodOutcome(
@@ -151,7 +152,6 @@ def fit_methods(
                 result=estimator.result_,
                 identifiability=identify(estimator.model_, paths),
                 truth=compared,
-                vector=vector,
             )
         )
     failed = [o.error for o in outcomes if o.error is not None]
@@ -167,17 +167,21 @@ def run_lambda_x(config: RunConfig, paths: Paths) -> LambdaXOutcome:
     spec = PolynomialLam(tuple(cfg.coef))
     noise = config.target.noise_std if cfg.noise_std is None else cfg.noise_std
     targets = make_targets(paths, spec, noise_std=noise, seed=config.seed + 1)
+    # every degree the training times can determine (the hold-out takes its share first)
+    n_train = paths.n_times - max(1, round(cfg.holdout * paths.n_times))
     degrees = {
         f"degree {d}": LeastSquares(PolynomialLambda(d), interval="classical")
-        for d in range(cfg.max_degree + 1)
-        if d + 1 <= paths.n_times
+        for d in range(min(cfg.max_degree + 1, n_train))
     }
     by_degree = select_by_holdout(degrees, paths, targets, holdout=cfg.holdout, seed=config.seed)
+    networks = lambda_x_networks(config)
+    by_width = select_by_holdout(networks, paths, targets, holdout=cfg.holdout, seed=config.seed)
+    for selection, what in ((by_degree, "polynomial degree"), (by_width, "MLP width")):
+        if not selection.best:
+            raise PathfitError(f"lambda(x): no {what} predicted the held-out times finitely")
     best = by_degree.estimators[by_degree.best]
     chosen = LeastSquares(best.model, level=config.methods.level, seed=config.seed)
     chosen.fit(paths, targets)
-    networks = lambda_x_networks(config)
-    by_width = select_by_holdout(networks, paths, targets, holdout=cfg.holdout, seed=config.seed)
     mlp = by_width.estimators[by_width.best]
     grid = x_grid(paths.values)
     truth = spec.lam(grid)
@@ -191,7 +195,7 @@ def run_lambda_x(config: RunConfig, paths: Paths) -> LambdaXOutcome:
         by_width=by_width,
         least_squares=chosen,
         mlp=mlp,
-        mlp_width=cfg.widths[list(networks).index(by_width.best)],
+        mlp_width=dict(zip(networks, cfg.widths, strict=True))[by_width.best],
         ls_max_lam_error=float((chosen.model_.lam(grid) - truth).abs().max()),
         mlp_max_lam_error=float((mlp_lam - truth).abs().max()),
     )

@@ -71,21 +71,20 @@ class Method:
     build: Callable[[Any, MethodContext], Estimator]
 
 
-def _run_settings(section: Section, context: MethodContext, name: str) -> dict[str, Any]:
-    return {**section.model_dump(), "seed": context.seed, "level": context.level, "name": name}
+def _run_settings(section: Section, context: MethodContext) -> dict[str, Any]:
+    """The section's keys with the run's seed and level: an estimator's keyword arguments."""
+    return {**section.model_dump(), "seed": context.seed, "level": context.level}
 
 
 def _least_squares(section: Section, context: MethodContext) -> Estimator:
-    settings = _run_settings(section, context, "least_squares")
-    del settings["name"]
-    return LeastSquares(context.linear_model, **settings)
+    return LeastSquares(context.linear_model, **_run_settings(section, context))
 
 
 class SeedSgdSection(Section):
     """The seed question's recipe: per-sample SGD at a fixed step, no guard."""
 
-    lr: float = Field(0.01, gt=0)
-    max_steps: int = Field(10_000, ge=1)
+    lr: float = 0.01  # bounds: GradientFit checks them
+    max_steps: int = 10_000
 
 
 def _seed_sgd(section: SeedSgdSection, context: MethodContext) -> Estimator:
@@ -94,23 +93,26 @@ def _seed_sgd(section: SeedSgdSection, context: MethodContext) -> Estimator:
         mode="per_sample",
         optimizer="sgd",
         guard=False,
-        **_run_settings(section, context, "seed_sgd"),
+        name="seed_sgd",
+        **_run_settings(section, context),
     )
 
 
 def _gradient(section: Section, context: MethodContext) -> Estimator:
-    return GradientFit(context.linear_model, **_run_settings(section, context, "gradient"))
+    settings = _run_settings(section, context)
+    return GradientFit(context.linear_model, name="gradient", **settings)
 
 
 def _seed_network(section: Section, context: MethodContext) -> Estimator:
-    settings = _run_settings(section, context, "seed_network")
+    settings = _run_settings(section, context)
     model = SeedNetwork(context.n_paths, settings.pop("hidden"), seed=context.seed)
-    return GradientFit(model, **settings)
+    return GradientFit(model, name="seed_network", **settings)
 
 
 def _pointwise_mlp(section: Section, context: MethodContext) -> Estimator:
-    settings = _run_settings(section, context, "pointwise_mlp")
-    return GradientFit(PointwiseMLP(settings.pop("hidden"), seed=context.seed), **settings)
+    settings = _run_settings(section, context)
+    model = PointwiseMLP(settings.pop("hidden"), seed=context.seed)
+    return GradientFit(model, name="pointwise_mlp", **settings)
 
 
 _CONSTANT: tuple[TargetKind, ...] = ("constant",)

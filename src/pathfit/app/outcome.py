@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from pathfit.diagnostics import Identifiability
 from pathfit.estimators import FitResult, GradientFit, LeastSquares
 from pathfit.estimators.selection import Selection
 from pathfit.exceptions import PathfitError
-from pathfit.models import AbstractLinearModel
+from pathfit.models import AbstractLinearModel, AbstractModel, ConstantLambda
 from pathfit.paths import Paths
 from pathfit.targets import AbstractLinearSpec, ConstantLam, PolynomialLam, Targets
 
@@ -49,8 +51,6 @@ class MethodOutcome:
         error: the error that stopped the fit, or None.
         truth: what ``estimate`` is compared with: the true lambda (for a lambda(x), its mean
             over the observed x) or the true coefficients; None when unknown or not comparable.
-        vector: whether the estimate is the coefficients of a polynomial model rather than
-            one lambda.
     """
 
     name: str
@@ -59,7 +59,6 @@ class MethodOutcome:
     identifiability: Identifiability | None = None
     error: PathfitError | None = None
     truth: float | tuple[float, ...] | None = None
-    vector: bool = False
 
     @property
     def status(self) -> str:
@@ -75,28 +74,38 @@ class MethodOutcome:
         return self.result is not None and self.result.status != "diverged"
 
     @property
+    def vector(self) -> bool:
+        """Whether the estimate is the coefficients of a polynomial model, not one lambda."""
+        return is_polynomial(self.estimator.model)
+
+    @property
     def estimate(self) -> float | tuple[float, ...] | None:
         """lambda, or the coefficients of a polynomial model; None without an estimate."""
-        return self._from_result("params", "lam")
+        r = self.result
+        if r is None or not self.has_estimate:
+            return None
+        if self.vector:
+            return None if r.params is None else tuple(r.params)
+        return r.lam
 
     @property
     def ci(self) -> Interval | tuple[Interval, ...] | None:
         """The estimate's interval at ``level`` (one per coefficient), or None."""
-        return self._from_result("ci", "lam_ci")
+        r = self.result
+        if r is None or not self.has_estimate:
+            return None
+        if self.vector:
+            return None if r.ci is None else tuple(r.ci)
+        return r.lam_ci
 
     @property
     def stderr(self) -> float | tuple[float, ...] | None:
-        return self._from_result("stderr", "lam_stderr")
-
-    def _from_result(self, coefficients: str, lam: str) -> Any:
-        """The FitResult's ``coefficients`` field (as a tuple) for a vector estimate, else
-        its ``lam`` field; None without an estimate."""
-        if self.result is None or self.result.status == "diverged":
+        r = self.result
+        if r is None or not self.has_estimate:
             return None
         if self.vector:
-            values = getattr(self.result, coefficients)
-            return None if values is None else tuple(values)
-        return getattr(self.result, lam)
+            return None if r.stderr is None else tuple(r.stderr)
+        return r.lam_stderr
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -116,12 +125,7 @@ class MethodOutcome:
         if estimate is None or truth is None:
             return None
         if isinstance(estimate, tuple) and isinstance(truth, tuple):
-            n = max(len(estimate), len(truth))
-            padded = [
-                (*estimate, *[0.0] * (n - len(estimate))),
-                (*truth, *[0.0] * (n - len(truth))),
-            ]
-            return max(abs(a - b) for a, b in zip(*padded, strict=True))
+            return max(coefficient_errors(estimate, truth))
         if isinstance(estimate, float) and isinstance(truth, float):
             return abs(estimate - truth)
         return None
@@ -147,12 +151,12 @@ class MethodOutcome:
             "status": self.status,
             "message": self.message,
             "error": None if self.error is None else str(self.error),
-            "estimate": _plain(self.estimate),
+            "estimate": (self.estimate),
             "param_names": list(self.param_names),
-            "truth": _plain(self.truth),
+            "truth": (self.truth),
             "abs_error": self.abs_error,
-            "stderr": _plain(self.stderr),
-            "ci": _plain(self.ci),
+            "stderr": (self.stderr),
+            "ci": (self.ci),
             "level": None if r is None else r.level,
             "interval": None if r is None else r.interval,
             "uncertainty": None if r is None else r.uncertainty_note,
@@ -208,15 +212,7 @@ class LambdaXOutcome:
     @property
     def coef_abs_error(self) -> tuple[float, ...]:
         """|fitted - true| per coefficient, the shorter list padded with zeros."""
-        fitted = self.least_squares.coef_.tolist()
-        true = list(self.truth.coef)
-        n = max(len(fitted), len(true))
-        fitted += [0.0] * (n - len(fitted))
-        true += [0.0] * (n - len(true))
-        return tuple(abs(a - b) for a, b in zip(fitted, true, strict=True))
-
-    def holdout_loss(self, selection: Selection) -> float:
-        return next(c.holdout_loss for c in selection.candidates if c.name == selection.best)
+        return coefficient_errors(self.least_squares.coef_.tolist(), self.truth.coef)
 
     def to_json(self) -> dict[str, Any]:
         ls, mlp = self.least_squares, self.mlp
@@ -232,13 +228,13 @@ class LambdaXOutcome:
                 "stderr": None if ls.stderr_ is None else ls.stderr_.tolist(),
                 "coef_abs_error": list(self.coef_abs_error),
                 "max_lam_error": self.ls_max_lam_error,
-                "holdout_loss": self.holdout_loss(self.by_degree),
+                "holdout_loss": self.by_degree.best_holdout_loss,
                 "interval": ls.interval_,
             },
             "pointwise_mlp": {
                 "width": self.mlp_width,
                 "max_lam_error": self.mlp_max_lam_error,
-                "holdout_loss": self.holdout_loss(self.by_width),
+                "holdout_loss": self.by_width.best_holdout_loss,
                 "status": mlp.result_.status,
                 "steps": mlp.result_.steps,
                 "message": mlp.result_.message,
@@ -276,12 +272,10 @@ class RunOutcome:
     def level(self) -> float:
         return self.config.methods.level
 
-    @property
+    @cached_property
     def lam_mean_observed(self) -> float | None:
         """For a true lambda(x): its mean over the observed x, what one lambda estimates."""
-        if isinstance(self.truth, PolynomialLam):
-            return float(self.truth.lam(self.paths.values).mean())
-        return None
+        return mean_lam_observed(self.truth, self.paths)
 
     def to_json(self) -> dict[str, Any]:
         """results.json: JSON-safe, no NaN or inf (they become null)."""
@@ -303,23 +297,41 @@ class RunOutcome:
         )
 
 
+def is_polynomial(model: AbstractModel) -> bool:
+    """Whether a model's estimate is a list of coefficients rather than one lambda."""
+    return isinstance(model, AbstractLinearModel) and not isinstance(model, ConstantLambda)
+
+
 def method_truth(
-    estimator: Estimator, vector: bool, truth: AbstractLinearSpec | None, paths: Paths
+    model: AbstractModel, truth: AbstractLinearSpec | None, lam_mean_observed: float | None
 ) -> float | tuple[float, ...] | None:
-    """What a method's estimate is compared with (see ``MethodOutcome.truth``)."""
+    """What the estimate of a fit of ``model`` is compared with (see ``MethodOutcome.truth``);
+    ``lam_mean_observed`` is the mean of a true lambda(x) over the observed x."""
     if truth is None:
         return None
-    if vector:
+    if isinstance(model, AbstractLinearModel) and is_polynomial(model):
         # coefficients compare when they multiply the same powers of x (a lower degree is a
         # higher one with zeros); lambda(x) coefficients against k(x) ones do not
-        model = estimator.model
-        same = isinstance(model, AbstractLinearModel) and model.powers[0] == truth.powers[0]
+        same = model.powers[0] == truth.powers[0]
         return tuple(float(c) for c in truth.coef) if same else None
     if isinstance(truth, ConstantLam):
         return float(truth.value)
+    return lam_mean_observed  # None for a polynomial k: one lambda has nothing to compare
+
+
+def mean_lam_observed(truth: AbstractLinearSpec | None, paths: Paths) -> float | None:
+    """For a true lambda(x): its mean over every observed x_ij, what one lambda estimates."""
     if isinstance(truth, PolynomialLam):
         return float(truth.lam(paths.values).mean())
-    return None  # one lambda against a polynomial k: nothing to compare
+    return None
+
+
+def coefficient_errors(fitted: Sequence[float], true: Sequence[float]) -> tuple[float, ...]:
+    """|fitted - true| per coefficient, the shorter list padded with zeros (a polynomial of
+    lower degree is one of higher degree with zero coefficients)."""
+    n = max(len(fitted), len(true))
+    padded = [(*values, *[0.0] * (n - len(values))) for values in (fitted, true)]
+    return tuple(abs(a - b) for a, b in zip(*padded, strict=True))
 
 
 def versions() -> dict[str, str]:
@@ -342,8 +354,3 @@ def manifest(config: RunConfig, *, started: str, finished: str) -> dict[str, Any
         "started": started,
         "finished": finished,
     }
-
-
-def _plain(value: Any) -> Any:
-    """Tuples (of tuples) as lists."""
-    return [_plain(v) for v in value] if isinstance(value, tuple) else value

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from pathfit.exceptions import InputError, PathfitError
 
@@ -53,6 +54,42 @@ def explain_errors(command: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# The usage error typer raises for an unknown option or a value outside a closed choice (click's,
+# vendored by recent typer), found through typer's public BadParameter so either kind works.
+_UsageError: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+
+
+class _OneLineUsageError(_UsageError):  # type: ignore[misc, valid-type]
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"error: {self.format_message()}", err=True)  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def _usage_errors_on_one_line() -> Iterator[None]:
+    try:
+        yield
+    except _UsageError as err:
+        # help shown for a bare command is raised as a usage error too: leave it as it is
+        if isinstance(err, _OneLineUsageError) or type(err).__name__ == "NoArgsIsHelpError":
+            raise
+        raise _OneLineUsageError(err.format_message(), ctx=err.ctx) from None  # type: ignore[attr-defined]
+
+
+class OneLineErrors(TyperGroup):
+    """The command group: a usage error (an unknown option, a value outside a closed choice, a
+    missing argument) is one line on stderr and exit code 2, like pathfit's own errors."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _usage_errors_on_one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors_on_one_line():
+            return super().invoke(ctx)
 
 
 def console() -> Console:
@@ -103,8 +140,8 @@ def load(config: Path | None, seed: int | None) -> RunConfig:
 
     cfg = load_config(config) if config is not None else RunConfig()
     if seed is not None:
-        if seed < 0:
-            raise InputError("--seed", seed, "a non-negative integer")
+        if not 0 <= seed < 2**63:
+            raise InputError("--seed", seed, "an integer in [0, 2^63)")
         cfg = cfg.model_copy(update={"seed": seed})
     return cfg
 

@@ -16,6 +16,7 @@ import pathfit
 from pathfit.choices import Layout, MissingPolicy, NoiseKind
 from pathfit.cli._shared import (
     ConfigOption,
+    OneLineErrors,
     OutputOption,
     QuietOption,
     SeedOption,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from pathfit.app.outcome import RunOutcome
 
 app = typer.Typer(
+    cls=OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -91,9 +93,10 @@ def simulate_command(
     """Simulate the configured experiment and write its paths and targets (and the true
     parameters beside them) to a data file that `pathfit fit` reads back."""
     from pathfit.app.experiment import simulate_experiment
-    from pathfit.datafiles import write_dataset
+    from pathfit.datafiles import check_format, write_dataset
 
     cfg = load(config, seed)
+    check_format(output)  # before simulating: a bad name costs nothing
     paths, targets, spec = simulate_experiment(cfg)
     written = write_dataset(output, paths, targets, truth=spec.to_truth(), layout=layout)
     say(
@@ -178,15 +181,14 @@ def coverage(
     from pathfit.cli import tables
 
     cfg = load(config, seed)
-    if replicates < 1:
-        raise InputError("--replicates", replicates, "at least 1 replicate")
     folder = output_folder(output, cfg.seed, "coverage")
     with progress("replicates", replicates, quiet) as step:
         report = run_coverage(
             cfg, replicates=replicates, noise=noise, on_replicate=lambda r: step("replicates")
         )
     out = console()
-    out.print(tables.coverage_table(report))
+    for table in tables.coverage_tables(report):
+        out.print(table)
     path = write_json_atomic(folder / "coverage.json", report.to_json())
     say(out, f"coverage: {path}")
 
@@ -203,6 +205,8 @@ def config_command(
     ] = None,
 ) -> None:
     """Print an example config (--example) or check a config file (--check)."""
+    if check_file is not None and example:
+        raise InputError("config", "--example and --check", "one of them")
     if check_file is not None:
         from pathfit.app.config import load_config
 

@@ -1,6 +1,6 @@
-"""The terminal's tables, read from the typed results' attributes. Each fits in 80 columns:
-a polynomial's coefficients go on rows of their own, and how each fit went is a second table.
-"""
+"""The terminal's tables, read from the typed results' attributes. The run's and the
+coverage's fit in 80 columns: a polynomial's coefficients go on rows of their own, and how each
+fit went is a second table."""
 
 from __future__ import annotations
 
@@ -32,6 +32,11 @@ def number(value: float | None) -> str:
     return f"{value:.6g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
 
 
+def percent(level: float) -> str:
+    """A confidence level as a percentage, as precise as it was given (97.5%, not 98%)."""
+    return f"{level * 100:g}%"
+
+
 def interval(ci: tuple[float, float] | None) -> str:
     return "-" if ci is None else f"[{number(ci[0])}, {number(ci[1])}]"
 
@@ -46,10 +51,11 @@ def estimates_table(outcome: RunOutcome, title: str) -> Table:
     truth = outcome.truth
     shown = "truth unknown" if truth is None else "true " + _truth_text(truth.to_truth())
     table = _table(f"{title} ({shown})")
+    table.title = Text(table.title)  # a data file's name is not markup
     table.add_column("method", no_wrap=True)
     table.add_column("estimate", justify="right", no_wrap=True)
     table.add_column("|error|", justify="right", no_wrap=True)
-    table.add_column(f"{outcome.level:.0%} interval", justify="right", no_wrap=True)
+    table.add_column(f"{percent(outcome.level)} interval", justify="right", no_wrap=True)
     separate = any(isinstance(m.estimate, tuple) for m in outcome.methods)
     for method in outcome.methods:
         if separate:
@@ -136,24 +142,27 @@ def lambda_x_table(result: LambdaXOutcome) -> Table:
     return table
 
 
-def coverage_table(report: CoverageReport) -> Table:
-    table = _table(
-        f"coverage of {report.level:.0%} intervals, {report.replicates} replicates, "
+def coverage_tables(report: CoverageReport) -> list[Table]:
+    """How often each method's interval held the truth, then its error, width and cost."""
+    covered = _table(
+        f"coverage of {percent(report.level)} intervals, {report.replicates} replicates, "
         f"{report.noise} noise ({report.seconds:.1f} s)"
     )
-    for name in ("method", "interval", "coverage", "95% CI", "mean |error|", "width", "ms/fit"):
-        table.add_column(name, no_wrap=True)
+    for name in ("method", "interval", "coverage", "95% CI of coverage"):
+        covered.add_column(name, no_wrap=True)
+    cost = _table("errors and widths")
+    for name in ("method", "mean |error|", "mean width", "ms per fit"):
+        cost.add_column(name, no_wrap=True)
     for row in report.methods:
-        table.add_row(
+        lo, hi = row.coverage_ci95
+        covered.add_row(row.name, row.interval, f"{row.coverage:.3f}", f"[{lo:.3f}, {hi:.3f}]")
+        cost.add_row(
             row.name,
-            row.interval,
-            f"{row.coverage:.3f}",
-            f"[{row.coverage_ci95[0]:.3f}, {row.coverage_ci95[1]:.3f}]",
             f"{row.mean_abs_error:.3g}",
             f"{row.mean_ci_width:.3g}",
             f"{1e3 * row.seconds_per_fit:.2f}",
         )
-    return table
+    return [covered, cost]
 
 
 def checks_table(checks: list[GradientCheck]) -> Table:

@@ -32,6 +32,7 @@ from pathfit.choices import Layout as Layout
 from pathfit.choices import MissingPolicy as MissingPolicy
 from pathfit.datafiles.dataset import FORMATS as FORMATS
 from pathfit.datafiles.dataset import Dataset as Dataset
+from pathfit.datafiles.dataset import check_format as check_format
 from pathfit.datafiles.dataset import read_dataset as read_dataset
 from pathfit.datafiles.dataset import write_dataset as write_dataset
 from pathfit.datafiles.layouts import LONG_COLUMNS as LONG_COLUMNS
@@ -47,6 +48,7 @@ __all__ = [
     "Dataset",
     "Layout",
     "MissingPolicy",
+    "check_format",
     "companion_paths",
     "read_dataset",
     "write_dataset",

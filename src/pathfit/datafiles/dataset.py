@@ -82,7 +82,7 @@ def read_dataset(path: str | Path, *, missing: MissingPolicy = "raise") -> Datas
     missing = check_choice("missing", missing, MISSING_POLICIES)  # type: ignore[assignment]
     path = Path(path)
     file = str(path)
-    fmt = _format(path)
+    fmt = check_format(path)
     _check_exists(path, "data file")
     if fmt == ".npz":
         times, values, k = npz_format.read_arrays(path, file, missing)
@@ -105,7 +105,9 @@ def read_dataset(path: str | Path, *, missing: MissingPolicy = "raise") -> Datas
     )
 
 
-def _format(path: Path) -> str:
+def check_format(path: str | Path) -> str:
+    """The data file's format (its extension, lower case); InputError for any other."""
+    path = Path(path)
     fmt = path.suffix.lower()
     if fmt not in FORMATS:
         raise InputError(
@@ -201,7 +203,7 @@ def write_dataset(
             any that was replaced is put back if a rename fails.
     """
     path = Path(path)
-    fmt = _format(path)
+    fmt = check_format(path)
     layout = check_choice("layout", layout, LAYOUTS)  # type: ignore[assignment]
     if not isinstance(paths, Paths):
         raise InputError("paths", type(paths).__name__, "a pathfit.Paths")

@@ -23,13 +23,9 @@ from scipy import stats
 
 from pathfit._types import Design, Params, PathValues, TargetValues
 from pathfit.choices import IntervalMethod
-from pathfit.estimators._linalg import (
-    LinearSolution,
-    ScaledSVD,
-    solution_at,
-    solve_least_squares,
-)
+from pathfit.estimators._linalg import LinearSolution, solution_at, solve_least_squares
 from pathfit.exceptions import InputError
+from pathfit.linalg import ScaledSVD
 
 N_BOOTSTRAP = 300
 

@@ -44,6 +44,11 @@ class Selection:
     best: str = ""
     estimators: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def best_holdout_loss(self) -> float:
+        """The chosen candidate's hold-out loss (NaN when none was chosen)."""
+        return next((c.holdout_loss for c in self.candidates if c.name == self.best), math.nan)
+
     def summary(self) -> dict[str, Any]:
         return {
             "holdout": self.holdout,

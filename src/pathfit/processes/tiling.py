@@ -104,6 +104,13 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the system says, else all)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _workers(workers: int | None, n_blocks: int, n_points: int, device: torch.device) -> int:
     if device.type != "cpu":
         return 1  # GPU work is already asynchronous
@@ -111,7 +118,7 @@ def _workers(workers: int | None, n_blocks: int, n_points: int, device: torch.de
         # a thread pool pays off from a few blocks and ~1e5 points on (measured: 1000 x 1000
         # runs 1.6x faster on 2 threads, 100 x 1000 in two uneven blocks 1.5x slower)
         many = n_blocks >= 4 and n_points >= 1 << 17
-        workers = len(os.sched_getaffinity(0)) if many and hasattr(os, "sched_getaffinity") else 1
+        workers = available_cores() if many else 1
     return max(1, min(workers, n_blocks))
 
 

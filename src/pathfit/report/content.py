@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pathfit.targets import ConstantLam, KPolynomial, PolynomialLam
+
 if TYPE_CHECKING:
     from pathfit.app.outcome import LambdaXOutcome, MethodOutcome, RunOutcome
 
@@ -222,14 +224,14 @@ def _poly(coef: Sequence[float], var: str = "x") -> str:
 
 
 def target_text(out: RunOutcome) -> str:
-    truth = None if out.truth is None else out.truth.to_truth()
-    if truth is None:
-        return f"{out.config.target.kind} model; the truth is unknown"
-    if "lam" in truth:
-        return f"k_j = (1/n) sum_i lambda x_ij^2 with lambda = {truth['lam']:g}"
-    if "lam_coef" in truth:
-        return f"k_j = (1/n) sum_i lambda(x_ij) x_ij^2 with lambda(x) = {_poly(truth['lam_coef'])}"  # type: ignore[arg-type]
-    return f"k_j = (1/n) sum_i k(x_ij) with k(x) = {_poly(truth['k_coef'])}"  # type: ignore[arg-type]
+    truth = out.truth
+    if isinstance(truth, ConstantLam):
+        return f"k_j = (1/n) sum_i lambda x_ij^2 with lambda = {truth.value:g}"
+    if isinstance(truth, PolynomialLam):
+        return f"k_j = (1/n) sum_i lambda(x_ij) x_ij^2 with lambda(x) = {_poly(truth.coef)}"
+    if isinstance(truth, KPolynomial):
+        return f"k_j = (1/n) sum_i k(x_ij) with k(x) = {_poly(truth.coef)}"
+    return f"{out.config.target.kind} model; the truth is unknown"
 
 
 @dataclass

@@ -51,7 +51,7 @@ th, td { border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: lef
 th { background: var(--soft); font-weight: 600; white-space: nowrap; }
 td.num { text-align: right; white-space: nowrap; font-size: 12.5px; }
 td.num div { white-space: nowrap; }
-tr.diverged td { background: #fdf1f0; }
+tr.diverged td, tr.failed td { background: #fdf1f0; }
 #methods td:last-child { min-width: 240px; }
 table.small { width: auto; min-width: 55%; }
 table.small th[scope="row"] { background: none; font-weight: 500; color: var(--muted); }
@@ -59,9 +59,9 @@ table.small th[scope="row"] { background: none; font-weight: 500; color: var(--m
   font-weight: 600; color: #fff; white-space: nowrap; }
 .badge.converged, .badge.early_stopped { background: var(--ok); }
 .badge.max_steps, .badge.stalled { background: var(--warn); }
-.badge.diverged { background: var(--bad); }
+.badge.diverged, .badge.failed { background: var(--bad); }
 .msg { font-size: 12px; color: var(--muted); margin-top: 4px; max-width: 360px; }
-tr.diverged .msg { color: var(--bad); }
+tr.diverged .msg, tr.failed .msg { color: var(--bad); }
 .model { display: block; font-size: 12px; color: var(--muted); }
 ul.messages { padding-left: 20px; margin: 6px 0; }
 ul.messages li { margin: 3px 0; }
@@ -123,7 +123,7 @@ def _methods_table(out: RunOutcome) -> str:
 def _key_messages(out: RunOutcome) -> str:
     items = []
     for message in content.key_messages(out):
-        cls = ' class="bad"' if " diverged: " in message else ""
+        cls = ' class="bad"' if " diverged: " in message or " failed: " in message else ""
         items.append(f"<li{cls}>{escape(message)}</li>")
     return f'<ul class="messages">{"".join(items)}</ul>'
 
@@ -230,7 +230,7 @@ def render_html(out: RunOutcome, figures: list[ReportFigure], *, title: str, gen
         f"{_methods_table(out)}"
         '<p class="note">|error| is the distance from the truth (the largest over the '
         "coefficients for a polynomial model); a dash where the truth or the estimate is "
-        "missing. Fits that diverged are shown with the reason.</p>"
+        "missing. Fits that diverged or failed are shown with the reason.</p>"
         f"<h3>Key messages</h3>{_key_messages(out)}</section>"
         f'<section id="figures"><h2>Figures</h2>{figure_html}</section>'
         '<section id="notes"><h2>Notes and warnings, by method</h2>'

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from pathfit.exceptions import InputError
+from pathfit.processes.tiling import available_cores
 
 Shape = tuple[int, int]
 """(n_paths, n_times)."""
@@ -13,9 +13,7 @@ Shape = tuple[int, int]
 
 def machine_cores() -> int:
     """CPU cores this process may run on: torch's default number of intra-op threads."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return available_cores()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,10 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-import pathfit
 from pathfit.app.bench._figures import (
     ColdCommand,
     DefaultRuns,
@@ -30,6 +28,7 @@ from pathfit.app.bench._pipelines import torchsde_available
 from pathfit.app.bench._plan import Plan, machine_cores
 from pathfit.app.config import RunConfig, parse_config
 from pathfit.app.experiment import run_experiment
+from pathfit.app.outcome import versions as run_versions
 from pathfit.processes.tiling import torch_threads
 
 _REPO = Path(__file__).resolve().parents[4]
@@ -140,12 +139,7 @@ def git_state() -> GitState | None:
 
 
 def versions() -> dict[str, str]:
-    found = {
-        "pathfit": pathfit.__version__,
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-    }
+    found = run_versions()
     if torchsde_available():
         import torchsde
 
