@@ -13,16 +13,17 @@ $(VENV)/.installed: requirements-dev.txt pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/pathfit run
 
-test: $(VENV)/.installed
+# ruff, and the layers stated in pyproject.toml ([tool.importlinter])
+lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 	$(VENV)/bin/lint-imports
+
+test: lint
 	$(PY) -m pytest
 
 # The tests without the long statistical and network ones (pytest -m slow runs those).
-test-fast: $(VENV)/.installed
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+test-fast: lint
 	$(PY) -m pytest -m "not slow"
 
 bench: $(VENV)/.installed
