@@ -299,7 +299,7 @@ def lambda_x_tables(result: LambdaXOutcome) -> list[Table]:
     note = (
         f"degree {result.degree}; max |lambda_hat(x) - lambda(x)| = "
         f"{fmt(result.ls_max_lam_error, '.3g')}; hold-out loss "
-        f"{fmt(result.holdout_loss(result.by_degree), '.3g')}; interval {ls.interval_ or DASH}"
+        f"{fmt(result.by_degree.best_holdout_loss, '.3g')}; interval {ls.interval_ or DASH}"
     )
     tables.append(
         Table(
@@ -313,7 +313,7 @@ def lambda_x_tables(result: LambdaXOutcome) -> list[Table]:
     rows = [
         ["width", str(result.mlp_width)],
         ["max |lambda_hat(x) - lambda(x)|", fmt(result.mlp_max_lam_error, ".3g")],
-        ["hold-out loss", fmt(result.holdout_loss(result.by_width), ".3g")],
+        ["hold-out loss", fmt(result.by_width.best_holdout_loss, ".3g")],
         ["status", f"{mlp.status} after {mlp.steps} steps"],
         ["message", mlp.message],
     ]
