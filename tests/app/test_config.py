@@ -224,3 +224,20 @@ def test_cuda_device_is_refused_without_cuda():
         pytest.skip("this machine has CUDA")
     with pytest.raises(pf.InputError, match=r"device: expected an available device"):
         parse_config({"device": "cuda"})
+
+
+def test_threads_zero_is_refused_naming_the_key() -> None:
+    with pytest.raises(pf.InputError) as err:
+        parse_config({"threads": 0})
+    assert "threads" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_threads_reach_every_estimator_the_run_builds() -> None:
+    from pathfit.app.build import lambda_x_networks, make_estimator
+    from pathfit.app.methods import METHODS
+
+    config = parse_config({"threads": 2, "lambda_x": {"coef": [0.3, -0.1]}})
+    for name in METHODS:
+        assert make_estimator(name, config, config.sampling.n_paths).threads == 2
+    assert all(network.threads == 2 for network in lambda_x_networks(config).values())
+    assert make_estimator("pointwise_mlp", parse_config({}), 100).threads is None

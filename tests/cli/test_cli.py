@@ -219,3 +219,19 @@ def test_default_run_fits_the_seed_experiment_five_ways(tmp_path):
     # the seed network's note that only its bias is identified is an identifiability warning
     assert any("only the bias" in w for w in rows["seed_network"]["identifiability"]["warnings"])
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_threads_zero_exits_2_with_one_line(tmp_path):
+    result = _invoke("run", "--threads", "0", "-o", tmp_path / "out")
+    _assert_one_line_error(result, tmp_path / "out", "--threads", "found 0")
+
+
+def test_threads_zero_in_the_config_exits_2_with_one_line(tmp_path):
+    config = _write(tmp_path, "bad.toml", "threads = 0\n" + TINY_CONFIG)
+    result = _invoke("run", "--config", config, "-o", tmp_path / "out")
+    _assert_one_line_error(result, tmp_path / "out", "threads")
+
+
+@pytest.mark.parametrize("command", ["run", "fit", "coverage"])
+def test_threads_option_shows_in_help(command):
+    assert "--threads" in _invoke(command, "--help").stdout

@@ -86,6 +86,7 @@ def make_estimator(name: str, config: RunConfig, n_paths: int) -> Estimator:
         level=config.methods.level,
         linear_model=linear_model(config),
         n_paths=n_paths,
+        threads=config.threads,
     )
     return METHODS[name].build(getattr(config.methods, name), context)
 
@@ -100,6 +101,7 @@ def lambda_x_networks(config: RunConfig) -> dict[str, GradientFit]:
             max_steps=cfg.mlp_max_steps,
             patience=cfg.patience,
             name=f"pointwise_mlp width {w}",
+            threads=config.threads,
         )
         for w in cfg.widths
     }
@@ -160,8 +162,8 @@ def _key(
         field = err.field
         if replace:
             field = section
-        elif run_keys and field in ("seed", "level"):
-            field = "seed" if field == "seed" else "methods.level"
+        elif run_keys and field in ("seed", "level", "threads"):
+            field = "methods.level" if field == "level" else field
         elif section and not field.startswith(section.split(".")[0]):
             field = f"{section}.{field}"
         raise InputError(f"{source}: {field}", err.value, err.expected) from None

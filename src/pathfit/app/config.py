@@ -98,6 +98,8 @@ class RunConfig(Section):
     seed: int = Field(0, ge=0, lt=2**63)  # torch seeds are 64-bit integers
     dtype: DTypeName = "float64"
     device: str = "cpu"
+    # torch intra-op threads of every fit; None: chosen from each fit's size (one when small)
+    threads: int | None = Field(None, ge=1)
     process: ProcessConfig = Field(default_factory=ProcessConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     target: TargetConfig = Field(default_factory=TargetConfig)

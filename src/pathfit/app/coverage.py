@@ -142,11 +142,12 @@ def run_coverage(
         return fits
 
     start = time.perf_counter()
-    # Replicates are independent: spread them over the cores, each on one torch thread, and
-    # collect them in order so that the report does not depend on the threads.
+    # Replicates are independent: spread them over the cores, each on one torch thread (or the
+    # config's threads), and collect them in order so that the report does not depend on the
+    # threads.
     with (
         warnings.catch_warnings(),
-        torch_threads(1),
+        torch_threads(config.threads or 1),
         ThreadPoolExecutor(workers or available_cores()) as pool,
     ):
         warnings.simplefilter("ignore", ConvergenceWarning)

@@ -170,7 +170,9 @@ def run_lambda_x(config: RunConfig, paths: Paths) -> LambdaXOutcome:
     # every degree the training times can determine (the hold-out takes its share first)
     n_train = paths.n_times - max(1, round(cfg.holdout * paths.n_times))
     degrees = {
-        f"degree {d}": LeastSquares(PolynomialLambda(d), interval="classical")
+        f"degree {d}": LeastSquares(
+            PolynomialLambda(d), interval="classical", threads=config.threads
+        )
         for d in range(min(cfg.max_degree + 1, n_train))
     }
     by_degree = select_by_holdout(degrees, paths, targets, holdout=cfg.holdout, seed=config.seed)
@@ -180,7 +182,9 @@ def run_lambda_x(config: RunConfig, paths: Paths) -> LambdaXOutcome:
         if not selection.best:
             raise PathfitError(f"lambda(x): no {what} predicted the held-out times finitely")
     best = by_degree.estimators[by_degree.best]
-    chosen = LeastSquares(best.model, level=config.methods.level, seed=config.seed)
+    chosen = LeastSquares(
+        best.model, level=config.methods.level, seed=config.seed, threads=config.threads
+    )
     chosen.fit(paths, targets)
     mlp = by_width.estimators[by_width.best]
     grid = x_grid(paths.values)

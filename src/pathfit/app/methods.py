@@ -31,8 +31,9 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-# Set from the run, not per method: the seed, the confidence level and the method's name.
-_FROM_THE_RUN = ("model", "seed", "level", "name")
+# Set from the run, not per method: the seed, the confidence level, the torch threads and the
+# method's name.
+_FROM_THE_RUN = ("model", "seed", "level", "name", "threads")
 
 
 def estimator_section(
@@ -59,6 +60,7 @@ class MethodContext:
     level: float
     linear_model: AbstractLinearModel  # the target's own model family
     n_paths: int
+    threads: int | None = None  # torch intra-op threads of every fit; None: the estimators' policy
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,14 @@ class Method:
 
 
 def _run_settings(section: Section, context: MethodContext) -> dict[str, Any]:
-    """The section's keys with the run's seed and level: an estimator's keyword arguments."""
-    return {**section.model_dump(), "seed": context.seed, "level": context.level}
+    """The section's keys with the run's seed, level and threads: an estimator's keyword
+    arguments."""
+    return {
+        **section.model_dump(),
+        "seed": context.seed,
+        "level": context.level,
+        "threads": context.threads,
+    }
 
 
 def _least_squares(section: Section, context: MethodContext) -> Estimator:

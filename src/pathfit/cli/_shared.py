@@ -37,6 +37,14 @@ OutputOption = Annotated[
 SeedOption = Annotated[
     int | None, typer.Option("--seed", metavar="N", help="overrides the config's seed")
 ]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        metavar="N",
+        help="torch threads of every fit (default: chosen from each fit's size)",
+    ),
+]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -134,8 +142,8 @@ def progress(first: str, total: int, quiet: bool) -> Iterator[Callable[[str], No
         yield lambda description: bar.update(task, advance=1, description=description)
 
 
-def load(config: Path | None, seed: int | None) -> RunConfig:
-    """The checked config (the defaults without a file), with --seed applied."""
+def load(config: Path | None, seed: int | None, threads: int | None = None) -> RunConfig:
+    """The checked config (the defaults without a file), with --seed and --threads applied."""
     from pathfit.app.config import RunConfig, load_config
 
     cfg = load_config(config) if config is not None else RunConfig()
@@ -143,6 +151,10 @@ def load(config: Path | None, seed: int | None) -> RunConfig:
         if not 0 <= seed < 2**63:
             raise InputError("--seed", seed, "an integer in [0, 2^63)")
         cfg = cfg.model_copy(update={"seed": seed})
+    if threads is not None:
+        if threads < 1:
+            raise InputError("--threads", threads, "at least 1 torch thread")
+        cfg = cfg.model_copy(update={"threads": threads})
     return cfg
 
 

@@ -20,6 +20,7 @@ from pathfit.cli._shared import (
     OutputOption,
     QuietOption,
     SeedOption,
+    ThreadsOption,
     console,
     explain_errors,
     load,
@@ -66,13 +67,14 @@ def run(
     config: ConfigOption = None,
     output: OutputOption = None,
     seed: SeedOption = None,
+    threads: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Simulate the experiment and fit it every applicable way."""
     from pathfit.app.build import selected_methods
     from pathfit.app.experiment import run_experiment
 
-    cfg = load(config, seed)
+    cfg = load(config, seed, threads)
     folder = output_folder(output, cfg.seed, "run")
     steps = len(selected_methods(cfg)) + 1 + bool(cfg.lambda_x.coef)
     with progress("simulating", steps, quiet) as step:
@@ -115,6 +117,7 @@ def fit(
     missing: Annotated[
         MissingPolicy, typer.Option(help="stop at a missing value, or omit the times that have one")
     ] = "raise",
+    threads: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Fit your own paths and targets (or those `pathfit simulate` wrote) every applicable way."""
@@ -123,7 +126,7 @@ def fit(
     from pathfit.datafiles import companion_paths, read_dataset
     from pathfit.targets import spec_from_truth
 
-    cfg = load(config, None)
+    cfg = load(config, None, threads)
     folder = output_folder(output, cfg.seed, "fit")
     dataset = read_dataset(data, missing=missing)
     truth = spec_from_truth(dataset.truth, source=str(companion_paths(data)["truth"]))
@@ -173,6 +176,7 @@ def coverage(
     ] = "iid",
     output: OutputOption = None,
     seed: SeedOption = None,
+    threads: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Count how often each method's interval covers the truth over many replicates."""
@@ -180,7 +184,7 @@ def coverage(
     from pathfit.atomic import write_json_atomic
     from pathfit.cli import tables
 
-    cfg = load(config, seed)
+    cfg = load(config, seed, threads)
     folder = output_folder(output, cfg.seed, "coverage")
     with progress("replicates", replicates, quiet) as step:
         report = run_coverage(

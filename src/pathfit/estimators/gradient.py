@@ -28,6 +28,7 @@ from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
 from pathfit.estimators._data import check_data, check_level, min_times
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
+from pathfit.estimators._threads import fit_threads, model_work
 from pathfit.estimators._uncertainty import N_BOOTSTRAP, estimate_uncertainty
 from pathfit.estimators.holdout import split_times
 from pathfit.estimators.least_squares import linear_result
@@ -87,6 +88,9 @@ class GradientFit(AbstractEstimator):
         seed: seed of the training order.
         level: confidence level of the intervals (linear models).
         name: the method name in results.
+        threads: torch intra-op threads of the fit; None (the default) chooses from the size
+            of the work: one for small fits, more for large ones, at most the cores this
+            process may use. The caller's setting is restored afterwards.
 
     Attributes (after fit):
         model_: the trained copy of ``model``.
@@ -118,6 +122,7 @@ class GradientFit(AbstractEstimator):
         holdout: float = 0.0,
         patience: int = 10,
         name: str = "gradient",
+        threads: int | None = None,
     ) -> None:
         self.model = model
         self.mode = mode
@@ -136,6 +141,7 @@ class GradientFit(AbstractEstimator):
         self.holdout = holdout
         self.patience = patience
         self.name = name
+        self.threads = threads
 
     def check_hyperparameters(self) -> None:
         """Check every hyperparameter (``fit`` does this first); raises InputError naming it."""
@@ -158,14 +164,20 @@ class GradientFit(AbstractEstimator):
         if holdout >= 1:
             raise InputError("holdout", holdout, "a fraction of the times in [0, 1)")
         check_int("patience", self.patience, minimum=1)
+        if self.threads is not None:
+            check_int("threads", self.threads, minimum=1)
 
     def fit(self, paths: Paths, targets: Targets | TargetValues) -> GradientFit:
         """Train a copy of the model on paths and their targets; returns self."""
         start = time.perf_counter()
         self.check_hyperparameters()
+        paths, k = check_data(paths, targets, min_times(self.model))
+        with fit_threads(self.threads, model_work(self.model, paths)):
+            return self._fit(paths, k, start)
+
+    def _fit(self, paths: Paths, k: TargetValues, start: float) -> GradientFit:
         self.optimizer_ = resolve_optimizer(self.optimizer, self.model)
-        model = copy.deepcopy(self.model).to(dtype=_dtype_of(paths), device=_device_of(paths))
-        paths, k = check_data(paths, targets, min_times(model))
+        model = copy.deepcopy(self.model).to(dtype=paths.dtype, device=paths.device)
         model.adapt(paths)
         inputs = model.prepare(paths)
         train, held = split_times(k.shape[0], self.holdout, min_times(model), self.seed)
@@ -250,14 +262,6 @@ class GradientFit(AbstractEstimator):
             uncertainty_note="no closed-form standard error for a network",
             **fields,  # type: ignore[arg-type]
         )
-
-
-def _dtype_of(paths: object) -> torch.dtype:
-    return paths.dtype if isinstance(paths, Paths) else torch.float64
-
-
-def _device_of(paths: object) -> torch.device:
-    return paths.device if isinstance(paths, Paths) else torch.device("cpu")
 
 
 @dataclass

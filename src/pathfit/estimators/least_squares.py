@@ -15,6 +15,7 @@ from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._data import check_data, check_level
 from pathfit.estimators._linalg import LinearSolution
 from pathfit.estimators._result import FitResult
+from pathfit.estimators._threads import fit_threads
 from pathfit.estimators._uncertainty import N_BOOTSTRAP, Uncertainty, estimate_uncertainty
 from pathfit.exceptions import InputError
 from pathfit.models import AbstractLinearModel, ConstantLambda
@@ -40,6 +41,9 @@ class LeastSquares(AbstractEstimator):
         interval: the interval method, or "auto".
         n_bootstrap: replicates of the bootstrap methods.
         seed: seed of the bootstrap resampling.
+        threads: torch intra-op threads of the solve and its intervals; None (the default)
+            chooses from the size of the work (see GradientFit). The caller's setting is
+            restored afterwards.
 
     Attributes (after fit):
         coef_: (n_params,) tensor of estimates.
@@ -64,12 +68,14 @@ class LeastSquares(AbstractEstimator):
         interval: IntervalMethod = "auto",
         n_bootstrap: int = N_BOOTSTRAP,
         seed: int = 0,
+        threads: int | None = None,
     ) -> None:
         self.model = model
         self.level = level
         self.interval = interval
         self.n_bootstrap = n_bootstrap
         self.seed = seed
+        self.threads = threads
 
     def check_hyperparameters(self) -> None:
         """Check every hyperparameter (``fit`` does this first); raises InputError naming it."""
@@ -87,6 +93,8 @@ class LeastSquares(AbstractEstimator):
         check_choice("interval", self.interval, INTERVAL_METHODS)
         check_int("n_bootstrap", self.n_bootstrap, minimum=2)
         check_int("seed", self.seed, minimum=0)
+        if self.threads is not None:
+            check_int("threads", self.threads, minimum=1)
         return model
 
     def fit(self, paths: Paths, targets: Targets | TargetValues) -> LeastSquares:
@@ -125,6 +133,20 @@ class LeastSquares(AbstractEstimator):
         return self._fit(model, design, targets, None)
 
     def _fit(
+        self,
+        model: AbstractLinearModel,
+        design: Design,
+        targets: TargetValues,
+        values: PathValues | None,
+    ) -> LeastSquares:
+        # the solve, and a path bootstrap's one product per replicate and power
+        work = design.numel() * design.shape[1]
+        if values is not None and self.interval in ("auto", "path_bootstrap"):
+            work += self.n_bootstrap * values.numel() * len(model.powers)
+        with fit_threads(self.threads, work):
+            return self._solve(model, design, targets, values)
+
+    def _solve(
         self,
         model: AbstractLinearModel,
         design: Design,
