@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,8 @@ def test_well_posed_design_is_full_rank_without_warnings(paths):
     assert report.n_params == 2
     assert 1 <= report.condition_number < 1e3
     assert report.warnings == []
+    cond = f"{report.condition_number:.3g}"
+    assert report.diagnosis == f"rank 2 of 2 parameters, scaled condition number {cond}"
 
 
 def test_duplicate_column_is_rank_deficient_and_named_collinear(paths):
@@ -129,21 +132,106 @@ def test_weakest_direction_is_the_smallest_singular_direction_of_the_scaled_desi
     assert report.condition_number == pytest.approx(float(s[0] / s[-1]), rel=1e-10)
 
 
-@pytest.mark.slow
-def test_identify_on_a_fitted_seed_network_says_only_the_bias_is_identified():
-    paths = _paths(n_paths=20, n_times=200)
+def _jacobian_rank(model: torch.nn.Module, inputs: torch.Tensor) -> int:
+    """The rank of d(predictions)/d(weights), built here with reverse mode and counted by
+    torch's own rank, independently of network_identifiability."""
+    names = [n for n, _ in model.named_parameters()]
+    params = {n: p.detach() for n, p in model.named_parameters()}
+
+    def predict(*flat: torch.Tensor) -> torch.Tensor:
+        weights = dict(zip(names, flat, strict=True))
+        return torch.func.functional_call(model, weights, (inputs,))
+
+    blocks = torch.func.jacrev(predict, argnums=tuple(range(len(names))))(*params.values())
+    jacobian = torch.cat([j.reshape(inputs.shape[0], -1) for j in blocks], dim=1)
+    scaled = jacobian / torch.linalg.vector_norm(jacobian, dim=0).clamp_min(1e-300)
+    return int(torch.linalg.matrix_rank(scaled))
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?", text)]
+
+
+@pytest.fixture(scope="module")
+def fitted_seed_network() -> tuple[pf.GradientFit, pf.Paths]:
+    paths = _paths(n_paths=20, n_times=100)
     targets = pf.make_targets(paths, ConstantLam(0.25))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", pf.ConvergenceWarning)
         fit = pf.GradientFit(SeedNetwork(20), optimizer="lbfgs", max_steps=30).fit(paths, targets)
-    report = identify(fit.model_, paths)
+    return fit, paths
+
+
+@pytest.mark.slow
+def test_identify_on_a_fitted_seed_network_counts_in_function_space(fitted_seed_network):
+    # Changed with issue 9, item 5: this test used to require "only the bias is identified"
+    # beside a full Jacobian rank (the contradiction). Now every weight direction changes the
+    # predictions, so the data determine every weight (as zero), and the bias alone carries
+    # lambda_j; the diagnosis says both, with the numbers computed.
+    fit, paths = fitted_seed_network
+    model = fit.model_
+    inputs = model.prepare(paths)
+    report = identify(model, paths)
     assert report.n_params == 21  # 20 weights and the bias
-    assert report.rank <= report.n_params
+    assert report.rank == _jacobian_rank(model, inputs) == 21  # 100 times > 21 weights
     assert report.weakest_direction is None
-    bias = [w for w in report.warnings if "only the bias is identified" in w]
-    assert len(bias) == 1, report.warnings
-    # trained on a constant lambda, the output no longer moves with x_j
-    assert "the weights carry no information" in bias[0]
+
+    line = report.diagnosis
+    assert report.warnings == [line]  # said once, as the one warning
+    assert line.startswith("all 21 weight directions change the predictions")
+    assert "rank 21 of 21" not in line and "only the bias is identified" not in line
+    assert "not identified" not in line  # nothing claims the weights are not determined
+    assert "only the bias carries it" in line
+    assert "the weights carry no information" in line
+
+    lam = model.lam_per_time(inputs).detach()
+    spread = float(lam.std() / lam.mean().abs())
+    assert report.lam_spread == pytest.approx(spread, rel=1e-12)
+    assert spread < 1e-3  # trained on a constant lambda, the output no longer moves with x_j
+    numbers = _numbers(line)
+    assert numbers[0] == report.n_params
+    assert float(f"{spread:.1e}") in numbers
+    assert float(f"{report.condition_number:.3g}") in numbers
+    assert float(f"{float(lam.mean()):.6g}") in numbers
+
+    summary = report.summary()
+    assert summary["diagnosis"] == line
+    assert summary["lam_spread"] == report.lam_spread
+    assert summary["rank"] == report.rank
+
+
+@pytest.mark.slow
+def test_seed_network_note_appears_once_in_the_outcome_and_the_report(fitted_seed_network):
+    from pathfit.app.outcome import MethodOutcome
+    from pathfit.report import content
+
+    fit, paths = fitted_seed_network
+    note = fit.model_.identification_note(fit.model_.prepare(paths))
+    assert fit.result_.notes == [note]  # the fit carries the model's note ...
+    report = identify(fit.model_, paths)
+    assert report.diagnosis.endswith(note)  # ... and the diagnosis ends with it
+
+    method = MethodOutcome("seed_network", fit, fit.result_, report)
+    assert method.warnings == (report.diagnosis,)
+    assert method.notes == ()  # the fit's note is the end of the diagnosis: not said twice
+    card = content._notes(method)
+    assert card.warnings == [report.diagnosis]
+    assert card.identifiability == []  # no second line with a bare rank
+    shown = [*card.warnings, *card.notes, *card.identifiability]
+    assert sum(note in line for line in shown) == 1
+
+
+def test_seed_network_note_on_a_lambda_that_moves_with_x_does_not_claim_identification():
+    paths = _paths(n_paths=20, n_times=100)
+    model = SeedNetwork(20)  # random weights: lambda_j moves with x_j
+    model.adapt(paths)
+    report = identify(model, paths)
+    lam = model.lam_per_time(model.prepare(paths)).detach()
+    assert report.lam_spread == pytest.approx(float(lam.std() / lam.mean().abs()), rel=1e-12)
+    assert report.lam_spread > 1e-3
+    assert report.diagnosis.startswith(f"all {report.n_params} weight directions")
+    assert "the bias alone does not explain it" in report.diagnosis
+    assert "only the bias" not in report.diagnosis
 
 
 def test_identify_on_a_pointwise_mlp_reports_rank_at_most_n_params():
@@ -156,6 +244,14 @@ def test_identify_on_a_pointwise_mlp_reports_rank_at_most_n_params():
     if report.rank < report.n_params:
         assert any("weights themselves are not identified" in w for w in report.warnings)
         assert math.isinf(report.condition_number)
+        assert report.warnings == [report.diagnosis]
+        assert report.diagnosis.startswith(
+            f"only {report.rank} of {report.n_params} weight directions change the predictions"
+        )
+    else:
+        assert report.diagnosis.startswith(f"all {report.n_params} weight directions")
+    assert report.rank == _jacobian_rank(model, model.prepare(paths))
+    assert report.lam_spread is None
 
 
 def test_network_identifiability_of_a_linear_network_is_its_design_rank():
@@ -176,6 +272,7 @@ def test_network_identifiability_of_a_linear_network_is_its_design_rank():
     assert report.rank == 2
     assert report.n_params == 3
     assert any("only 2 of 3" in w for w in report.warnings)
+    assert report.diagnosis.startswith("only 2 of 3 weight directions change the predictions")
 
 
 SMALL_RUN = """\
@@ -202,6 +299,8 @@ def test_run_results_carry_identifiability_and_interval(tmp_path: Path):
         assert ident["rank"] == 1
         assert ident["condition_number"] == pytest.approx(1.0)  # one column, scaled to unit norm
         assert ident["warnings"] == []
+        assert ident["diagnosis"] == "rank 1 of 1 parameters, scaled condition number 1"
+        assert ident["lam_spread"] is None
         # noise-free targets: exact to rounding, classical
         assert row["interval"] == "classical", name
         assert "rounding" in row["uncertainty"]

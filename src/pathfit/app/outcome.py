@@ -132,11 +132,11 @@ class MethodOutcome:
 
     @property
     def notes(self) -> tuple[str, ...]:
-        """The fit's notes, less those that repeat an identifiability warning."""
+        """The fit's notes, less those that an identifiability warning already says (the seed
+        network's note on its fitted lambda_j ends its diagnosis)."""
         if self.result is None:
             return ()
-        said = set(self.warnings)
-        return tuple(n for n in self.result.notes if n not in said)
+        return tuple(n for n in self.result.notes if not any(n in w for w in self.warnings))
 
     @property
     def warnings(self) -> tuple[str, ...]:

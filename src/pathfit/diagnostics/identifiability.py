@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -30,14 +30,26 @@ ODD_MOMENT_T2 = 4.0
 class Identifiability:
     """What the data determine.
 
+    For a network the count is made in function space: ``rank`` is the number of weight
+    directions that change the predictions at all (the numerical rank of the Jacobian of the
+    predictions in the weights), and ``diagnosis`` says it together with what the fitted output
+    does, in one line that the CLI, the report and results.json all show.
+
     Attributes:
         rank: numerical rank of the (column-scaled) design or Jacobian.
-        n_params: number of parameters.
+        n_params: number of parameters (for networks, of weights, biases included).
         condition_number: largest over smallest singular value, columns scaled to unit norm
             (inf when rank deficient).
         weakest_direction: the parameter combination the data determine least, as a unit
             vector over the parameter names (linear models; None for networks).
         warnings: plain-word warnings, empty when all is well.
+        diagnosis: the one-line verdict, counted as above ("rank 2 of 2 parameters, ...",
+            "only 27 of 49 weight directions change the predictions: ..."); for the seed network
+            it goes on to say how much of the fitted lambda_j the bias alone explains, and it is
+            also its warning.
+        lam_spread: the seed network only (else None): std over times of the fitted lambda_j
+            divided by |its mean|, the part of lambda_j that the weights move; 0 when the bias
+            alone (a constant lambda_j) explains all of it.
     """
 
     rank: int
@@ -45,6 +57,14 @@ class Identifiability:
     condition_number: float
     weakest_direction: dict[str, float] | None = None
     warnings: list[str] = field(default_factory=list)
+    diagnosis: str = ""
+    lam_spread: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.diagnosis:
+            object.__setattr__(
+                self, "diagnosis", _count_line(self.rank, self.n_params, self.condition_number)
+            )
 
     def summary(self) -> dict[str, Any]:
         cond = self.condition_number
@@ -54,7 +74,30 @@ class Identifiability:
             "condition_number": cond if math.isfinite(cond) else None,
             "weakest_direction": self.weakest_direction,
             "warnings": list(self.warnings),
+            "diagnosis": self.diagnosis,
+            "lam_spread": self.lam_spread,
         }
+
+
+def _count_line(rank: int, n_params: int, cond: float) -> str:
+    line = f"rank {rank} of {n_params} parameters"
+    if math.isfinite(cond):
+        line += f", scaled condition number {cond:.3g}"
+    return line
+
+
+def _weight_line(rank: int, n_params: int, cond: float) -> str:
+    """How many weight directions change the predictions: the network's count, in words."""
+    if rank < n_params:
+        return (
+            f"only {rank} of {n_params} weight directions change the predictions: the weights "
+            "themselves are not identified (usual for networks; judge the learned lambda, not "
+            "the weights)"
+        )
+    return (
+        f"all {n_params} weight directions change the predictions (scaled condition number "
+        f"{cond:.3g}), so the data determine every weight"
+    )
 
 
 def linear_identifiability(
@@ -176,14 +219,9 @@ def network_identifiability(
     n_params = jacobian.shape[1]
     svd = ScaledSVD.of(jacobian)
     rank, cond = int(svd.rank), float(svd.condition_number)
-    warnings = []
-    if rank < n_params:
-        warnings.append(
-            f"only {rank} of {n_params} weight directions change the predictions: the weights "
-            "themselves are not identified (usual for networks; judge the learned lambda, not the "
-            "weights)"
-        )
-    return Identifiability(rank, n_params, cond, None, warnings)
+    line = _weight_line(rank, n_params, cond)
+    warnings = [line] if rank < n_params else []
+    return Identifiability(rank, n_params, cond, None, warnings, diagnosis=line)
 
 
 def identify(model: AbstractModel, paths: Paths) -> Identifiability:
@@ -192,6 +230,16 @@ def identify(model: AbstractModel, paths: Paths) -> Identifiability:
     if isinstance(model, AbstractLinearModel):
         return linear_identifiability(inputs, model.names, powers=model.powers, values=paths.values)
     report = network_identifiability(model, inputs)
-    if isinstance(model, SeedNetwork):
-        report.warnings.append(model.identification_note(inputs))
-    return report
+    if not isinstance(model, SeedNetwork):
+        return report
+    # One sentence for the seed network: the count in function space, then what the fitted
+    # lambda_j does (the model's own note, which the fit also carries, so a reader meets it once).
+    spread, level = model.weight_share(inputs)
+    line = f"{_weight_line(report.rank, report.n_params, report.condition_number)}; "
+    line += model.identification_note(inputs)
+    return replace(
+        report,
+        warnings=[line],
+        diagnosis=line,
+        lam_spread=spread / level if level > 0 else math.inf,
+    )

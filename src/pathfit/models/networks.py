@@ -56,8 +56,10 @@ class SeedNetwork(AbstractModel):
     its single output node is lambda_j; k_hat_j = lambda_j * s_j with s_j = (1/n) sum_i x_ij^2.
 
     With ``hidden=()`` (the default) the output is w . x_j + b. When the true lambda is constant,
-    the targets only identify the bias: any weight that moves lambda_j with x_j makes the fit
-    worse, so the weights carry no information (see :meth:`weight_share`).
+    a fit keeps lambda_j the same at every time. With more times than inputs every weight
+    direction still changes the predictions, so the data determine the weights, as zero: only
+    the bias carries lambda and the weights carry no information about it (see
+    :meth:`weight_share`; :func:`pathfit.diagnostics.identify` counts the directions).
 
     Args:
         n_paths: number of input nodes; the paths it is fitted to must have this many.
@@ -95,21 +97,24 @@ class SeedNetwork(AbstractModel):
             return float(self.lam_per_time(inputs).mean())
 
     def identification_note(self, inputs: torch.Tensor) -> str:
-        """One sentence on what the trained network's output says about identification."""
+        """One sentence on how much of the fitted lambda_j the bias alone explains.
+
+        It claims nothing about which weights the data determine: that is counted in function
+        space by :func:`pathfit.diagnostics.identify`, whose diagnosis ends with this sentence.
+        """
         spread, level = self.weight_share(inputs)
         ratio = spread / level if level > 0 else math.inf
         if ratio < 1e-3:
             return (
                 f"lambda_j is the same at every time to {ratio:.1e} of its mean (std "
-                f"{spread:.2e} against {level:.6g}): the weights carry no information and only "
-                "the bias is identified; a network of x_j cannot learn a lambda that does not "
-                "depend on x_j"
+                f"{spread:.2e} against {level:.6g}): only the bias carries it, and the weights "
+                "carry no information beyond saying that lambda does not depend on x_j"
             )
         return (
             f"lambda_j varies across times (std {spread:.3g} against a mean of {level:.6g}, "
-            f"ratio {ratio:.2g}): the weights move the output with the inputs, so the fit "
-            "attributes part of k to a lambda that depends on x_j; with a constant true lambda "
-            "only the bias is identified"
+            f"ratio {ratio:.2g}): the bias alone does not explain it, and the weights attribute "
+            "part of k to a lambda that depends on x_j (with a constant true lambda, that part "
+            "is fitted noise or an unfinished fit)"
         )
 
     def weight_share(self, inputs: torch.Tensor) -> tuple[float, float]:

@@ -125,10 +125,9 @@ def _notes(method: MethodOutcome) -> MethodNotes:
     identifiability = []
     ident = method.identifiability
     if ident is not None:
-        line = f"rank {ident.rank} of {ident.n_params} parameters"
-        if math.isfinite(ident.condition_number):
-            line += f", scaled condition number {fmt(ident.condition_number, '.3g')}"
-        identifiability.append(line)
+        # the diagnosis is worded once, by Identifiability; a warning already shows it
+        if ident.diagnosis not in ident.warnings:
+            identifiability.append(ident.diagnosis)
         weakest = ident.weakest_direction
         if weakest and len(weakest) > 1:
             identifiability.append(
