@@ -122,10 +122,88 @@ def test_run_coverage_rejects_bad_arguments():
     config = RunConfig()
     with pytest.raises(InputError, match="--noise"):
         run_coverage(config, replicates=2, noise="bad")  # type: ignore[arg-type]
-    with pytest.raises(InputError, match="methods"):
-        run_coverage(config, replicates=2, methods=("seed_sgd",))
     with pytest.raises(InputError, match="--replicates"):
         run_coverage(config, replicates=0)
+
+
+# --- what the user configured: the noise level and the methods ---------------------------------
+
+# The widths test: two independent runs (different seeds, so different paths and noise) at
+# noise_std 0.5 and 0.05. The classical width is 2 z sigma_hat / sqrt(sum_j X_j^2), so its mean
+# over replicates scales with the noise sd: the ratio of the mean widths estimates 10.
+# One replicate's width has relative sd 0.105 (measured over 400 seeds; 99.9% bootstrap quantile
+# 0.123), from the design and from sigma_hat; we take WIDTH_RSD = 0.2. With R replicates per run,
+# log(mean width) has sd <= WIDTH_RSD / sqrt(R) (delta method, the mean of R widths is close to
+# normal), so log(ratio / 10) has sd <= sqrt(2) WIDTH_RSD / sqrt(R) = 0.020 at R = 200, and
+# |log(ratio / 10)| <= 0.1 fails with probability 2 Phi(-0.1 / 0.020) < 1e-6.
+WIDTH_REPLICATES = 200
+WIDTH_RSD = 0.2
+WIDTH_TOLERANCE = 0.1  # on log(ratio / 10)
+
+
+def _iid(noise_std: float, seed: int, **methods: object) -> CoverageReport:
+    config = RunConfig(seed=seed, target={"noise_std": noise_std}, methods=methods)
+    return run_coverage(config, replicates=WIDTH_REPLICATES, noise="iid")
+
+
+def test_width_tolerance_is_what_the_comment_says():
+    sd = math.sqrt(2) * WIDTH_RSD / math.sqrt(WIDTH_REPLICATES)
+    assert 2 * stats.norm.sf(WIDTH_TOLERANCE / sd) < 1e-6
+
+
+def test_interval_widths_scale_with_target_noise_std():
+    large = _iid(0.5, seed=1, run=["least_squares"])
+    small = _iid(0.05, seed=2, run=["least_squares"])
+    assert (large.noise_std, large.noise_std_source) == (0.5, "target.noise_std")
+    assert (small.noise_std, small.noise_std_source) == (0.05, "target.noise_std")
+    for report in (large, small):
+        assert [row.name for row in report.methods] == ["least_squares", "least_squares_classical"]
+        assert _rows(report)["least_squares"].interval == "classical"
+    ratio = (
+        _rows(large)["least_squares"].mean_ci_width / _rows(small)["least_squares"].mean_ci_width
+    )
+    assert abs(math.log(ratio / 10)) <= WIDTH_TOLERANCE, ratio
+
+
+def test_zero_noise_std_falls_back_to_one_percent_of_mean_k_and_says_so():
+    report = run_coverage(RunConfig(methods={"run": ["least_squares"]}), replicates=5)
+    assert report.noise_std_source == "fallback"
+    assert "target.noise_std = 0" in report.noise_std_note
+    # 1% of mean |k_j|: k_j = 0.25 E[x_t^2] = 0.25 (0.25 t^2 + t) averaged over t in [0, 10]
+    # is 0.25 (0.25 * 100 / 3 + 5) = 3.33; five replicates of 100 paths scatter it by a few %.
+    assert report.noise_std == pytest.approx(0.0333, rel=0.15)
+
+
+def test_population_noise_adds_no_noise_std_and_says_so():
+    config = RunConfig(target={"noise_std": 0.5}, methods={"run": ["least_squares"]})
+    report = run_coverage(config, replicates=3, noise="population")
+    assert (report.noise_std, report.noise_std_source) == (None, "none")
+
+
+def test_methods_run_is_respected_with_the_reference_column_last():
+    config = RunConfig(methods={"run": ["gradient", "seed_network"]})
+    report = run_coverage(config, replicates=3)
+    assert [row.name for row in report.methods] == ["gradient", "least_squares_classical"]
+    assert list(report.skipped) == ["seed_network"]
+    assert "SeedNetwork" in report.skipped["seed_network"]
+    assert "no interval" in report.skipped["seed_network"]
+
+
+def test_unset_methods_run_tests_the_default_set():
+    report = run_coverage(RunConfig(), replicates=2)
+    assert [row.name for row in report.methods] == [
+        "least_squares",
+        "gradient",
+        "least_squares_classical",
+    ]
+    assert report.skipped == {}
+
+
+@pytest.mark.parametrize("run", [["seed_network"], ["seed_network", "pointwise_mlp"]])
+def test_a_selection_with_nothing_to_test_is_an_error_naming_methods_run(run):
+    with pytest.raises(InputError, match=r"methods\.run") as caught:
+        run_coverage(RunConfig(methods={"run": run}), replicates=2)
+    assert "interval" in str(caught.value)
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -170,6 +248,54 @@ def test_coverage_command_writes_coverage_json(tmp_path: Path):
         "gradient": "path_bootstrap",
         "least_squares_classical": "classical",
     }
+
+
+COVERAGE_CONFIG = """seed = 7
+[sampling]
+n_paths = 20
+n_times = 50
+[target]
+noise_std = 0.2
+[methods]
+run = ["least_squares", "seed_network"]
+"""
+
+
+def test_coverage_json_records_seed_config_versions_and_noise(tmp_path: Path):
+    config_file = tmp_path / "cov.toml"
+    config_file.write_text(COVERAGE_CONFIG, encoding="utf-8")
+    out = tmp_path / "cov"
+    result = _invoke("coverage", "-c", config_file, "-r", 5, "-o", out, "-q")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    data = json.loads((out / "coverage.json").read_text(encoding="utf-8"))
+    assert data["schema_version"] == 1
+    assert data["seed"] == 7
+    assert data["noise_std"] == 0.2
+    assert data["noise_std_source"] == "target.noise_std"
+    assert "target.noise_std" in data["noise_std_note"]
+    assert [m["name"] for m in data["methods"]] == ["least_squares", "least_squares_classical"]
+    assert [s["name"] for s in data["skipped"]] == ["seed_network"]
+    assert "no interval" in data["skipped"][0]["reason"]
+    assert data["config"]["seed"] == 7
+    assert data["config"]["target"]["noise_std"] == 0.2
+    assert data["config"]["methods"]["run"] == ["least_squares", "seed_network"]
+    assert data["config"]["sampling"]["n_paths"] == 20
+    manifest = data["manifest"]
+    assert manifest["seed"] == 7
+    assert {"pathfit", "torch", "numpy", "python"} <= set(manifest["versions"])
+    assert manifest["config_hash"].startswith("sha256:")
+    assert manifest["started"] <= manifest["finished"]
+    assert "seed_network" in result.stdout  # the skipped method is said in the table caption
+
+
+def test_coverage_command_with_nothing_to_test_exits_2_naming_methods_run(tmp_path: Path):
+    config_file = tmp_path / "cov.toml"
+    config_file.write_text('[methods]\nrun = ["seed_network"]\n', encoding="utf-8")
+    out = tmp_path / "cov"
+    result = _invoke("coverage", "-c", config_file, "-r", 2, "-o", out)
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert "methods.run" in result.stderr
+    assert not (out / "coverage.json").exists()
 
 
 def test_coverage_command_with_bad_noise_exits_2_with_one_line(tmp_path: Path):

@@ -3,10 +3,20 @@
 Simulates R independent datasets of a configured experiment, fits each with the selected
 methods and counts how often each interval holds the true coefficients. Two kinds of noise:
 
-- ``iid``: k built from the simulated paths plus independent Gaussian noise on each k_j with
-  standard deviation 1% of the mean |k|;
+- ``iid``: k built from the simulated paths plus independent Gaussian noise on each k_j. Its
+  standard deviation is the config's ``target.noise_std`` when that is > 0. When it is 0 (the
+  default: noise-free targets, whose intervals are degenerate) it is 1% of each replicate's
+  mean |k_j|, and the report says so (``noise_std_source = "fallback"``);
 - ``population``: k is the exact expectation of the process (lambda E[x(t)^2] for a constant
-  lambda) and only the design comes from the n simulated paths.
+  lambda) and only the design comes from the n simulated paths; ``target.noise_std`` is not
+  added (``noise_std_source = "none"``).
+
+The methods are those of ``methods.run`` that report an interval (those whose model is linear
+in its parameters: least_squares, gradient, seed_sgd for a constant target; the networks report
+none yet and are listed as skipped, with the reason), each with its configured section
+(interval choice included); with ``methods.run`` unset, least_squares and gradient. The
+classical least-squares interval (``least_squares_classical``) is always added as a reference
+column.
 """
 
 from __future__ import annotations
@@ -17,24 +27,42 @@ from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from scipy import stats
 
 from pathfit._json import json_safe
-from pathfit.app.build import build_process, build_spec, linear_model, make_estimator
+from pathfit.app.build import (
+    build_process,
+    build_spec,
+    linear_model,
+    make_estimator,
+    selected_methods,
+)
 from pathfit.app.config import RunConfig
+from pathfit.app.experiment import now
+from pathfit.app.outcome import manifest
 from pathfit.choices import NOISE_KINDS, NoiseKind
 from pathfit.estimators import FitResult, LeastSquares
 from pathfit.exceptions import ConvergenceWarning, InputError
+from pathfit.models import AbstractLinearModel
 from pathfit.processes import simulate
 from pathfit.processes.tiling import available_cores, torch_threads
 from pathfit.targets import AbstractLinearSpec, make_targets, population_targets
 
-COVERAGE_METHODS = ("least_squares", "gradient", "least_squares_classical")
+SCHEMA_VERSION = 1
+"""The version of coverage.json's layout."""
+
+DEFAULT_METHODS = ("least_squares", "gradient")
+"""What is tested when ``methods.run`` is unset."""
+REFERENCE = "least_squares_classical"
+"""Least squares with the classical interval: always added, as a reference column."""
 IID_NOISE_FRACTION = 0.01
+"""iid noise sd as a fraction of the replicate's mean |k_j| when ``target.noise_std`` is 0."""
+
+NoiseStdSource = Literal["target.noise_std", "fallback", "none"]
 
 
 @dataclass
@@ -56,24 +84,85 @@ class CoverageRow:
 
 @dataclass
 class CoverageReport:
+    """What the harness measured and how: the rows, the noise level used and why, the methods
+    skipped and why, and what made the result (config, seed, times).
+
+    Attributes:
+        noise_std: sd of the iid noise added to each k_j: ``target.noise_std``, or under the
+            fallback the mean over replicates of 1% of each replicate's mean |k_j|; None under
+            population noise.
+        noise_std_source: "target.noise_std", "fallback" (target.noise_std = 0) or "none".
+        noise_std_note: one sentence saying which noise level was used and why.
+        skipped: selected methods that were not tested, with the reason.
+    """
+
     replicates: int
     level: float
     noise: NoiseKind
     true: dict[str, Any]
     methods: list[CoverageRow]
     seconds: float
+    config: RunConfig
+    noise_std: float | None
+    noise_std_source: NoiseStdSource
+    noise_std_note: str
+    skipped: dict[str, str]
+    started: str
+    finished: str
+
+    @property
+    def seed(self) -> int:
+        return self.config.seed
 
     def to_json(self) -> dict[str, Any]:
         return json_safe(
             {
+                "schema_version": SCHEMA_VERSION,
                 "replicates": self.replicates,
                 "level": self.level,
                 "noise": self.noise,
+                "noise_std": self.noise_std,
+                "noise_std_source": self.noise_std_source,
+                "noise_std_note": self.noise_std_note,
+                "seed": self.seed,
                 "true": self.true,
                 "seconds": self.seconds,
                 "methods": [row.__dict__ for row in self.methods],
+                "skipped": [{"name": k, "reason": v} for k, v in self.skipped.items()],
+                "config": self.config.model_dump(),
+                "manifest": manifest(self.config, started=self.started, finished=self.finished),
             }
         )
+
+
+def coverage_methods(config: RunConfig) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The methods to test, the reference column last, and the selected ones skipped (with the
+    reason).
+
+    A method is tested when its estimator's model is linear in its parameters: only those
+    report an interval. Raises InputError naming ``methods.run`` when none of the selected
+    methods reports one.
+    """
+    if config.methods.run is None:
+        return (*DEFAULT_METHODS, REFERENCE), {}
+    n_paths = config.sampling.n_paths
+    tested, skipped = [], {}
+    for name in selected_methods(config):  # checks methods.run against the target kind
+        model = make_estimator(name, config, n_paths).model
+        if isinstance(model, AbstractLinearModel):
+            tested.append(name)
+        else:
+            skipped[name] = (
+                f"its model ({type(model).__name__}) is not linear in its parameters: "
+                "it reports no interval yet"
+            )
+    if not tested:
+        raise InputError(
+            "methods.run",
+            repr(config.methods.run),
+            "at least one method that reports an interval (least_squares, gradient, seed_sgd)",
+        )
+    return (*tested, REFERENCE), skipped
 
 
 def clopper_pearson(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -89,31 +178,33 @@ def run_coverage(
     *,
     replicates: int = 1000,
     noise: NoiseKind = "iid",
-    methods: tuple[str, ...] = COVERAGE_METHODS,
     on_replicate: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> CoverageReport:
     """Fit ``replicates`` independent datasets of ``config`` and count interval coverage.
 
     Replicate r is simulated from its own seed, derived from ``config.seed`` and r; the
-    replicates run on ``workers`` threads (default: one per core).
+    replicates run on ``workers`` threads (default: one per core). The methods and the noise
+    level follow the config (see the module docstring).
     """
     if noise not in NOISE_KINDS:
         raise InputError("--noise", repr(noise), " or ".join(NOISE_KINDS))
-    for name in methods:
-        if name not in COVERAGE_METHODS:
-            raise InputError("methods", repr(name), "one of " + ", ".join(COVERAGE_METHODS))
     if replicates < 1:
         raise InputError("--replicates", replicates, "at least 1 replicate")
+    started = now()
+    methods, skipped = coverage_methods(config)
+    configured_std = config.target.noise_std
     spec = build_spec(config)
     process = build_process(config)
     truth = spec.params
     level = config.methods.level
     seeds = np.random.SeedSequence(config.seed).generate_state(replicates, np.uint32)
     records: dict[str, list[tuple[FitResult, float]]] = {name: [] for name in methods}
+    stds: list[float] = []
 
-    def replicate(seed: int) -> list[tuple[FitResult, float]]:
-        """Simulate one dataset and fit it with every method; returns (result, seconds)."""
+    def replicate(seed: int) -> tuple[float, list[tuple[FitResult, float]]]:
+        """Simulate one dataset and fit it with every method; returns the iid noise sd (0
+        under population noise) and (result, seconds) per method."""
         paths = simulate(
             process,
             n_paths=config.sampling.n_paths,
@@ -123,11 +214,13 @@ def run_coverage(
             dtype=config.dtype,
             device=config.device,
         )
+        std = 0.0
         if noise == "population":
             targets: Any = population_targets(process, spec, paths.times)
         else:
-            exact = make_targets(paths, spec)
-            std = IID_NOISE_FRACTION * float(exact.values.abs().mean())
+            std = configured_std
+            if std == 0:
+                std = IID_NOISE_FRACTION * float(make_targets(paths, spec).values.abs().mean())
             targets = make_targets(paths, spec, noise_std=std, seed=seed)
         fits = []
         for name in methods:
@@ -139,7 +232,7 @@ def run_coverage(
             fit_start = time.perf_counter()
             estimator.fit(paths, targets)
             fits.append((estimator.result_, time.perf_counter() - fit_start))
-        return fits
+        return std, fits
 
     start = time.perf_counter()
     # Replicates are independent: spread them over the cores, each on one torch thread (or the
@@ -151,14 +244,46 @@ def run_coverage(
         ThreadPoolExecutor(workers or available_cores()) as pool,
     ):
         warnings.simplefilter("ignore", ConvergenceWarning)
-        for r, fits in enumerate(pool.map(replicate, [int(s) for s in seeds.tolist()])):
+        for r, (std, fits) in enumerate(pool.map(replicate, [int(s) for s in seeds.tolist()])):
             if on_replicate is not None:
                 on_replicate(r)
+            stds.append(std)
             for name, record in zip(methods, fits, strict=True):
                 records[name].append(record)
     rows = [_row(name, records[name], truth, spec) for name in methods]
     true = {"lam": spec.coef[0]} if config.target.kind == "constant" else {"coef": list(spec.coef)}
-    return CoverageReport(replicates, level, noise, true, rows, time.perf_counter() - start)
+    noise_std, source, note = _noise_level(noise, configured_std, stds)
+    return CoverageReport(
+        replicates=replicates,
+        level=level,
+        noise=noise,
+        true=true,
+        methods=rows,
+        seconds=time.perf_counter() - start,
+        config=config,
+        noise_std=noise_std,
+        noise_std_source=source,
+        noise_std_note=note,
+        skipped=skipped,
+        started=started,
+        finished=now(),
+    )
+
+
+def _noise_level(
+    noise: NoiseKind, configured: float, stds: list[float]
+) -> tuple[float | None, NoiseStdSource, str]:
+    """The noise level used, where it came from and one sentence saying why."""
+    if noise == "population":
+        return None, "none", "population noise: k is the exact expectation, no noise is added"
+    if configured > 0:
+        return configured, "target.noise_std", "iid noise of sd target.noise_std on each k_j"
+    return (
+        float(np.mean(stds)),
+        "fallback",
+        f"target.noise_std = 0 (noise-free targets give degenerate intervals): iid noise of sd "
+        f"{IID_NOISE_FRACTION:.0%} of each replicate's mean |k_j|; noise_std is their mean",
+    )
 
 
 def _row(

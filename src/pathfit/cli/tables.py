@@ -143,11 +143,17 @@ def lambda_x_table(result: LambdaXOutcome) -> Table:
 
 
 def coverage_tables(report: CoverageReport) -> list[Table]:
-    """How often each method's interval held the truth, then its error, width and cost."""
+    """How often each method's interval held the truth, then its error, width and cost; the
+    noise level used and the selected methods skipped are the first table's caption."""
     covered = _table(
         f"coverage of {percent(report.level)} intervals, {report.replicates} replicates, "
         f"{report.noise} noise ({report.seconds:.1f} s)"
     )
+    caption = [report.noise_std_note]
+    if report.noise_std is not None:
+        caption[0] += f" (sd {report.noise_std:.3g})"
+    caption += [f"skipped {name}: {reason}" for name, reason in report.skipped.items()]
+    covered.caption = Text("\n".join(caption))  # plain text: a reason is never markup
     for name in ("method", "interval", "coverage", "95% CI of coverage"):
         covered.add_column(name, no_wrap=True)
     cost = _table("errors and widths")
