@@ -161,6 +161,8 @@ class MethodOutcome:
             "interval": None if r is None else r.interval,
             "uncertainty": None if r is None else r.uncertainty_note,
             "steps": None if r is None else r.steps,
+            "step": None if r is None else r.step,
+            "evaluations": None if r is None else r.evaluations,
             "wall_s": None if r is None else r.wall_s,
             "notes": list(self.notes),
             "identifiability": None

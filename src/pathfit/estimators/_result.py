@@ -81,10 +81,15 @@ class FitResult:
         interval: the interval method ("classical", "path_bootstrap", "hac",
             "block_bootstrap"), None where there is no interval.
         uncertainty_note: why that method, or why there is no interval.
-        status: "converged", "max_steps" or "diverged".
-        message: one or more sentences on how the fit ended, with the numbers.
-        steps: optimisation steps taken (1 for closed form).
+        status: "converged", "early_stopped", "max_steps", "stalled" or "diverged".
+        message: one or more sentences on how the fit ended, with the numbers (for a
+            convergence test: which test fired, its value and its threshold).
+        steps: optimisation steps taken (1 for closed form); ``step`` says what one is.
         wall_s: wall time of the fit in seconds.
+        evaluations: loss-and-gradient evaluations in training: the optimiser's (L-BFGS makes
+            up to 20 per step) and the convergence checks'; 0 for a closed-form solve.
+        step: what one step is for this fit ("one full batch", "one L-BFGS call of up to 20
+            iterations", ...).
     """
 
     method: str
@@ -93,6 +98,8 @@ class FitResult:
     message: str
     steps: int
     wall_s: float
+    evaluations: int = 0
+    step: str = "one closed-form solve"
     level: float = 0.95
     param_names: tuple[str, ...] = ()
     params: list[float] | None = None
@@ -118,6 +125,7 @@ class FitResult:
         """A short plain-text account of the fit."""
         lines = [
             f"{self.method} ({self.model}): {self.status} after {self.steps} step(s) "
+            f"({self.step} each; {self.evaluations} loss/gradient evaluations) "
             f"in {self.wall_s:.3g} s"
         ]
         if self.lam is not None:

@@ -6,6 +6,7 @@ import copy
 import math
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -41,6 +42,12 @@ _HISTORY_PARAMS = 64
 _ADAM_STEP = 1e-2
 _LBFGS_ITERATIONS = 20
 _GRAD_TOL = 1e-6
+# Networks: convergence is judged on what the model predicts, not on its weights (which the data
+# do not identify). See _Training._judge.
+_WINDOW = 3  # checks over which the answer must have settled
+_ANSWER_RTOL = 1e-7  # largest relative change of k_hat or lambda per check, over the window
+_ANSWER_EPS = 8  # ... but never below this many units of rounding of the dtype
+_FLOOR_EPS = 10  # noise-free floor: sqrt(loss / mean k^2) at this many units of rounding
 
 
 def resolve_optimizer(optimizer: OptimizerName, model: AbstractModel) -> OptimizerName:
@@ -80,8 +87,15 @@ class GradientFit(AbstractEstimator):
         lr: step size; None chooses it from the curvature as above.
         batch_size: time indices per minibatch.
         max_steps: optimiser steps at most.
-        tol: converged when the largest relative parameter change over a step (full batch) or
-            an epoch (per-sample, minibatch) is at most tol.
+        tol: linear models converge when the largest relative parameter change over a step
+            (full batch) or an epoch (per-sample, minibatch) is at most tol and the gradient
+            has fallen 1e6-fold. Networks, whose weights the data do not identify, are judged
+            on what they predict: converged when the relative root-mean-square loss
+            sqrt(loss / mean k^2) is at rounding level (10 eps of the dtype), when the gradient
+            norm has fallen 1e6-fold more than sqrt(loss), or when k_hat and the lambda
+            estimate have each moved by at most max(1e-7, 8 eps) relative per check over the
+            last 3 checks; stalled when the weights stop moving (change <= tol, after one
+            L-BFGS restart) before the answer has settled.
         guard: roll back and halve the step on a non-finite or exploding loss.
         explode_factor: how many times the initial residual scale counts as exploding.
         max_halvings: guard events before giving up.
@@ -97,8 +111,9 @@ class GradientFit(AbstractEstimator):
         coef_: (n_params,) estimates for linear models, else None.
         lam_: the single-number lambda estimate, where the model has one.
         optimizer_: the optimiser used ("auto" resolved).
-        n_iter_: steps taken.
-        status_: "converged", "max_steps" or "diverged".
+        n_iter_: steps taken (``result_.step`` says what one is).
+        n_evaluations_: loss-and-gradient evaluations in training.
+        status_: "converged", "early_stopped", "max_steps", "stalled" or "diverged".
         result_: the FitResult.
     """
 
@@ -188,6 +203,7 @@ class GradientFit(AbstractEstimator):
         status, message = run.train()
         self.model_ = model
         self.n_iter_ = run.steps
+        self.n_evaluations_ = run.evaluations
         self.status_ = status
         self.coef_ = (
             model.coef.detach().clone()
@@ -202,6 +218,18 @@ class GradientFit(AbstractEstimator):
             model, inputs, k, values, run, status, message, wall_s=time.perf_counter() - start
         )
         return self
+
+    def step_description(self) -> str:
+        """What one step of this fit is, in words (after ``fit``, which resolves "auto")."""
+        data = {
+            "per_sample": "one sample",
+            "minibatch": f"one minibatch of {self.batch_size} times",
+            "full": "one full batch",
+        }[self.mode]
+        if self.optimizer_ != "lbfgs":
+            return data
+        call = f"one L-BFGS call of up to {_LBFGS_ITERATIONS} iterations"
+        return call if self.mode == "full" else f"{call} on {data}"
 
     def predict(self, paths: Paths) -> TargetValues:
         """k_hat_j for new paths with the trained model."""
@@ -223,6 +251,8 @@ class GradientFit(AbstractEstimator):
             status=status,
             message=message,
             steps=run.steps,
+            evaluations=run.evaluations,
+            step=self.step_description(),
             wall_s=wall_s,
             history=run.history,
             stability=run.stability,
@@ -288,6 +318,7 @@ class _Training:
         self.holdout = holdout
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.steps = 0
+        self.evaluations = 0  # loss-and-gradient evaluations in training
         self.history = History(params=[] if _count(self.params) <= _HISTORY_PARAMS else None)
         curvature, method = self._curvature()
         self.stability = Stability(
@@ -362,7 +393,16 @@ class _Training:
     def _gradient_size(self) -> float:
         """Largest absolute component of the full-batch gradient at the current parameters."""
         grads = torch.autograd.grad(self._full_loss(), self.params, allow_unused=True)
+        self.evaluations += 1
         return max((float(g.abs().max()) for g in grads if g is not None), default=0.0)
+
+    def _gradient_norm(self) -> tuple[float, float]:
+        """(loss, Euclidean norm of the gradient) of the full batch at the current parameters."""
+        loss = self._full_loss()
+        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+        self.evaluations += 1
+        squares = sum(float(g.square().sum()) for g in grads if g is not None)
+        return float(loss.detach()), math.sqrt(squares)
 
     def _vector(self) -> torch.Tensor:
         return parameters_to_vector(self.params).detach().clone()
@@ -385,7 +425,17 @@ class _Training:
         self.best_holdout, self.best_holdout_step = math.inf, 0
         self.best_holdout_vector = self.best.clone()
         self.since_improvement = 0
-        self.initial_gradient = self._gradient_size()
+        self.linear = isinstance(self.model, AbstractLinearModel)
+        if self.linear:
+            self.initial_gradient = self._gradient_size()
+        else:
+            self.initial_loss, self.initial_norm = self._gradient_norm()
+            eps = torch.finfo(self.k.dtype).eps
+            self.floor = _FLOOR_EPS * eps
+            self.answer_rtol = max(_ANSWER_RTOL, _ANSWER_EPS * eps)
+            self.k_scale = float(self.k.square().mean())
+            self.answers: deque[float] = deque(maxlen=_WINDOW)
+            self.last_answer: tuple[torch.Tensor, float | None] | None = None
         batches = self._batches()
         track_estimate = isinstance(self.model, AbstractLinearModel) or self.fit.mode == "full"
 
@@ -418,9 +468,12 @@ class _Training:
                     f"{self.fit.patience} checks (best {self.best_holdout:.4g} at step "
                     f"{self.best_holdout_step})",
                 )
-            if change > self.fit.tol:
-                continue
-            outcome = self._at_rest(step)
+            if self.linear:
+                if change > self.fit.tol:
+                    continue
+                outcome = self._at_rest(step)
+            else:
+                outcome = self._judge(step, change)
             if outcome is not None:
                 return self._finish(*outcome)
         return self._finish("max_steps", f"stopped at max_steps = {self.fit.max_steps}")
@@ -433,6 +486,7 @@ class _Training:
                 p.grad = None
             loss = self._loss(index)
             loss.backward()
+            self.evaluations += 1
             return loss
 
         return float(self.optimizer.step(closure).detach())
@@ -543,6 +597,60 @@ class _Training:
             f"(initially {self.initial_gradient:.2e})"
         )
 
+    def _judge(self, step: int, change: float) -> tuple[Status, str] | None:
+        """A network's convergence, judged on what it predicts; None to go on.
+
+        The tests, in order: the loss at its noise-free floor (rounding of the dtype); the
+        gradient small against the loss (its norm fallen 1e6-fold more than sqrt(loss) since
+        the start); the answer settled (k_hat over the training times and the lambda estimate
+        moved by at most answer_rtol per check over the last _WINDOW checks). Weights that stop
+        moving before any of these fire mean the optimiser stalled.
+        """
+        loss, norm = self._gradient_norm()
+        with torch.no_grad():
+            k_hat = self.model(self.inputs)
+        lam = self.model.lam_estimate(self.inputs)
+        rel_rms = math.sqrt(max(loss, 0.0) / self.k_scale) if self.k_scale > 0 else math.inf
+        shrink = math.sqrt(loss / self.initial_loss) if self.initial_loss > 0 else 0.0
+        scaled = norm / (self.initial_norm * shrink) if self.initial_norm * shrink > 0 else 0.0
+        if self.last_answer is not None:
+            self.answers.append(_answer_change(k_hat, lam, *self.last_answer))
+        self.last_answer = (k_hat, lam)
+        moved = max(self.answers) if len(self.answers) == _WINDOW else math.inf
+        state = (
+            f"sqrt(loss / mean k^2) = {rel_rms:.3g}; gradient norm {norm:.3g} = {scaled:.3g} x "
+            f"its initial {self.initial_norm:.3g} scaled by sqrt(loss / initial loss) = "
+            f"{shrink:.3g}; largest relative change of k_hat or lambda per check over the last "
+            f"{len(self.answers)} check(s) {_fmt(moved)}"
+        )
+        if rel_rms <= self.floor:
+            return "converged", (
+                f"converged at step {step}: loss at its noise-free floor, sqrt(loss / mean k^2) "
+                f"= {rel_rms:.3g} <= {_FLOOR_EPS} eps = {self.floor:.3g} ({state})"
+            )
+        if scaled <= _GRAD_TOL:
+            return "converged", (
+                f"converged at step {step}: gradient small against the loss, "
+                f"{scaled:.3g} <= {_GRAD_TOL:g} ({state})"
+            )
+        if moved <= self.answer_rtol:
+            return "converged", (
+                f"converged at step {step}: the answer stopped moving, largest relative change "
+                f"of k_hat or lambda per check over the last {_WINDOW} checks {moved:.3g} <= "
+                f"{self.answer_rtol:.3g} ({state})"
+            )
+        if change > self.fit.tol:
+            return None
+        if self.fit.optimizer_ == "lbfgs" and not self.restarted:
+            self.restarted = True  # a stale L-BFGS memory can stall it: start it afresh once
+            self.optimizer = self._optimizer()
+            return None
+        return "stalled", (
+            f"stalled at step {step}: the weights stopped moving (relative change {change:.3g} "
+            f"<= tol = {self.fit.tol:g}) before the answer settled (threshold "
+            f"{self.answer_rtol:.3g}; {state})"
+        )
+
     def _finish(self, status: Status, ended: str) -> tuple[Status, str]:
         if status != "diverged" and self.holdout is not None and self.best_holdout_step > 0:
             # early stopping keeps the parameters that predicted the held-out times best
@@ -601,6 +709,21 @@ class _Training:
 
 def _count(params: list[torch.Tensor]) -> int:
     return sum(p.numel() for p in params)
+
+
+def _answer_change(
+    k_hat: torch.Tensor, lam: float | None, old_k_hat: torch.Tensor, old_lam: float | None
+) -> float:
+    """The larger of the relative changes of k_hat (Euclidean, over the times) and of lambda."""
+    scale = float(k_hat.norm())
+    change = float((k_hat - old_k_hat).norm()) / scale if scale > 0 else float(k_hat.norm())
+    if lam is not None and old_lam is not None:
+        change = max(change, abs(lam - old_lam) / abs(lam) if lam != 0 else abs(old_lam))
+    return change
+
+
+def _fmt(value: float) -> str:
+    return "not yet measured" if math.isinf(value) else f"{value:.3g}"
 
 
 def _relative_change(new: torch.Tensor, old: torch.Tensor) -> float:

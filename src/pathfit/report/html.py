@@ -120,6 +120,21 @@ def _methods_table(out: RunOutcome) -> str:
     )
 
 
+def _steps_note(out: RunOutcome) -> str:
+    """One sentence: what a step is for each fit, and its loss-and-gradient evaluations."""
+    parts = [
+        f"{m.name} {m.result.step} ({m.result.evaluations} evaluations)"
+        for m in out.methods
+        if m.result is not None
+    ]
+    if not parts:
+        return ""
+    return (
+        " Steps count different things; one step, with the loss-and-gradient evaluations "
+        "of the whole fit, is: " + "; ".join(parts) + "."
+    )
+
+
 def _key_messages(out: RunOutcome) -> str:
     items = []
     for message in content.key_messages(out):
@@ -230,7 +245,8 @@ def render_html(out: RunOutcome, figures: list[ReportFigure], *, title: str, gen
         f"{_methods_table(out)}"
         '<p class="note">|error| is the distance from the truth (the largest over the '
         "coefficients for a polynomial model); a dash where the truth or the estimate is "
-        "missing. Fits that diverged or failed are shown with the reason.</p>"
+        "missing. Fits that diverged or failed are shown with the reason."
+        f"{escape(_steps_note(out))}</p>"
         f"<h3>Key messages</h3>{_key_messages(out)}</section>"
         f'<section id="figures"><h2>Figures</h2>{figure_html}</section>'
         '<section id="notes"><h2>Notes and warnings, by method</h2>'
