@@ -408,3 +408,74 @@ def test_fit_does_not_change_the_given_model(small_data):
     assert float(model.coef.detach()[0]) == 0.0
     assert est.model_ is not model
     assert float(est.model_.coef.detach()[0]) == pytest.approx(LAM, rel=CONVERGED_RTOL)
+
+
+# --- convergence judged on what the model predicts ----------------------------------------------
+
+
+# On these small data, float32 L-BFGS stops dead at sqrt(loss / mean k^2) ~ 2.7e-5 (about 230
+# eps) before the answer has settled, which the rule calls stalled: a known gap (issue 9, item 2).
+_FLOAT32_STALLS = pytest.mark.xfail(
+    strict=True, reason="float32 L-BFGS stalls short of the answer on small data"
+)
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float64, pytest.param(torch.float32, marks=_FLOAT32_STALLS)]
+)
+@pytest.mark.parametrize("network", ["seed_network", "pointwise_mlp"])
+def test_networks_converge_on_what_they_predict(network, dtype):
+    """Small versions of the run defaults: the weights are not identified, but the answer
+    settles, and the message says which test fired, with its value and threshold."""
+    paths = pf.simulate(
+        pf.ABM(mu=0.5, sigma=1.0), n_paths=20, n_times=200, horizon=10.0, seed=0, dtype=dtype
+    )
+    targets = pf.make_targets(paths, ConstantLam(LAM))
+    model = SeedNetwork(20) if network == "seed_network" else PointwiseMLP((8,))
+    est = _fit(pf.GradientFit(model, optimizer="lbfgs", max_steps=200), paths, targets)
+    result = est.result_
+
+    assert result.status == "converged", result.message
+    assert result.steps < 200
+    assert result.evaluations >= result.steps
+    assert result.step == "one L-BFGS call of up to 20 iterations"
+    # on 20 paths the mean of lambda_theta over all x is pinned down to about 3e-4 only
+    assert _rel_error(est.lam_) <= 1e-3
+    tests = ("noise-free floor", "gradient small against the loss", "answer stopped moving")
+    assert sum(test in result.message for test in tests) == 1
+    assert "<=" in result.message
+    assert f"converged at step {result.steps}" in result.message
+
+
+def test_linear_fit_on_noise_free_targets_still_converges_exactly(seed_data):
+    paths, targets = seed_data
+    est = pf.GradientFit(ConstantLambda()).fit(paths, targets)
+    assert est.result_.status == "converged"
+    assert est.lam_ == LAM
+    assert est.result_.steps == 2
+    assert "relative parameter change <= tol" in est.result_.message
+    assert est.result_.step == "one full batch"
+    assert est.result_.evaluations >= est.result_.steps
+
+
+def test_step_says_what_a_step_is(small_data):
+    paths, targets = small_data
+    per_sample = _fit(pf.GradientFit(ConstantLambda(), mode="per_sample", max_steps=5), *small_data)
+    minibatch = _fit(pf.GradientFit(ConstantLambda(), mode="minibatch", max_steps=5), *small_data)
+    least_squares = pf.LeastSquares(ConstantLambda()).fit(paths, targets)
+    assert per_sample.result_.step == "one sample"
+    assert minibatch.result_.step == "one minibatch of 32 times"
+    assert least_squares.result_.step == "one closed-form solve"
+    assert least_squares.result_.evaluations == 0
+
+
+def test_network_weights_stuck_short_of_the_answer_is_stalled(small_data):
+    """A step too small to move the answer: the weights stop (change <= tol) first."""
+    paths, targets = small_data
+    with pytest.warns(pf.ConvergenceWarning, match="stalled"):
+        est = pf.GradientFit(
+            PointwiseMLP((4,)), optimizer="sgd", lr=1e-30, tol=1e-10, max_steps=50
+        ).fit(paths, targets)
+    assert est.result_.status == "stalled"
+    assert "the weights stopped moving" in est.result_.message
+    assert "before the answer settled" in est.result_.message
