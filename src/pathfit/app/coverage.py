@@ -236,12 +236,13 @@ def run_coverage(
 
     start = time.perf_counter()
     # Replicates are independent: spread them over the cores, each on one torch thread (or the
-    # config's threads), and collect them in order so that the report does not depend on the
-    # threads.
+    # config's threads, with as many fewer replicates at a time), and collect them in order so
+    # that the report does not depend on the threads.
+    threads = config.threads or 1
     with (
         warnings.catch_warnings(),
-        torch_threads(config.threads or 1),
-        ThreadPoolExecutor(workers or available_cores()) as pool,
+        torch_threads(threads),
+        ThreadPoolExecutor(workers or max(1, available_cores() // threads)) as pool,
     ):
         warnings.simplefilter("ignore", ConvergenceWarning)
         for r, (std, fits) in enumerate(pool.map(replicate, [int(s) for s in seeds.tolist()])):

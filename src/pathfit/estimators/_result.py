@@ -87,7 +87,8 @@ class FitResult:
         steps: optimisation steps taken (1 for closed form); ``step`` says what one is.
         wall_s: wall time of the fit in seconds.
         evaluations: loss-and-gradient evaluations in training: the optimiser's (L-BFGS makes
-            up to 20 per step) and the convergence checks'; 0 for a closed-form solve.
+            up to 25 per step, torch's max_eval for 20 iterations) and the convergence
+            checks'; 0 for a closed-form solve.
         step: what one step is for this fit ("one full batch", "one L-BFGS call of up to 20
             iterations", ...).
     """

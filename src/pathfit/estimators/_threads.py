@@ -17,14 +17,15 @@ from pathfit.paths import Paths
 from pathfit.processes.tiling import available_cores, torch_threads
 
 THREAD_WORK = 1 << 26
-"""Multiply-adds per evaluation (``model_work``) at which a fit takes a second thread, a third
-at three times that, ... About 6.7e7: on a shared 2-core machine (load ~3.5 from others), time
-with 2 threads / time with 1, best of 2, short fits (L-BFGS 2-5 steps; LeastSquares poly3):
-pointwise MLP (16) 50x200 (work 4.9e5) 0.70, 100x1000 (4.9e6) 0.92, 200x2000 (2.0e7) 1.13,
-and 0.93 with two busy processes competing; seed network 100x1000 (1.0e5) 1.14, 200x2000 0.74,
-0.85 loaded; with 32 hidden units 1.01-1.04; least squares with a path bootstrap 100x1000
-1.27, 1.49 loaded. No size below 2e7 gained reliably from a second thread, so the threshold
-sits above every default-size fit (whose results then do not depend on the caller's threads)."""
+"""Multiply-adds per evaluation (``model_work``) per thread: a fit takes a second thread at
+twice this work, a third at three times, ... About 6.7e7. Measured on a shared 2-core machine
+(load ~3.5 from others) as time with 2 threads / time with 1, best of 2, short fits (L-BFGS
+2-5 steps; LeastSquares poly3): pointwise MLP (16) 50x200 (work 4.9e5) 0.70, 100x1000 (4.9e6)
+0.92, 200x2000 (2.0e7) 1.13, and 0.93 with two busy processes competing; seed network
+100x1000 (1.0e5) 1.14, 200x2000 0.74, 0.85 loaded; with 32 hidden units 1.01-1.04; least
+squares with a path bootstrap 100x1000 1.27, 1.49 loaded. No size below 2e7 gained reliably
+from a second thread, so the threshold sits above every default-size fit (whose results then
+do not depend on the caller's threads)."""
 
 
 def choose_threads(threads: int | None, work: int) -> int:

@@ -716,7 +716,8 @@ def _answer_change(
 ) -> float:
     """The larger of the relative changes of k_hat (Euclidean, over the times) and of lambda."""
     scale = float(k_hat.norm())
-    change = float((k_hat - old_k_hat).norm()) / scale if scale > 0 else float(k_hat.norm())
+    moved = float((k_hat - old_k_hat).norm())
+    change = moved / scale if scale > 0 else moved  # all zero now: the absolute change
     if lam is not None and old_lam is not None:
         change = max(change, abs(lam - old_lam) / abs(lam) if lam != 0 else abs(old_lam))
     return change
