@@ -588,14 +588,21 @@ class _Training:
                 f"converged: {moved}, gradient {gradient:.2e} "
                 f"(initially {self.initial_gradient:.2e})"
             )
-        if self.fit.optimizer_ == "lbfgs" and not self.restarted:
-            self.restarted = True  # a stale L-BFGS memory can stall it: start it afresh once
-            self.optimizer = self._optimizer()
+        if self._restart_lbfgs_once():
             return None
         return "stalled", (
             f"stalled: {moved} while the gradient is still {gradient:.2e} "
             f"(initially {self.initial_gradient:.2e})"
         )
+
+    def _restart_lbfgs_once(self) -> bool:
+        """Give L-BFGS a fresh memory the first time it seems to stop (a stale memory can
+        stall it); True when it was restarted, so the fit goes on."""
+        if self.fit.optimizer_ != "lbfgs" or self.restarted:
+            return False
+        self.restarted = True
+        self.optimizer = self._optimizer()
+        return True
 
     def _judge(self, step: int, change: float) -> tuple[Status, str] | None:
         """A network's convergence, judged on what it predicts; None to go on.
@@ -641,9 +648,7 @@ class _Training:
             )
         if change > self.fit.tol:
             return None
-        if self.fit.optimizer_ == "lbfgs" and not self.restarted:
-            self.restarted = True  # a stale L-BFGS memory can stall it: start it afresh once
-            self.optimizer = self._optimizer()
+        if self._restart_lbfgs_once():
             return None
         return "stalled", (
             f"stalled at step {step}: the weights stopped moving (relative change {change:.3g} "
