@@ -136,3 +136,22 @@ def test_polynomial_tables_fit_in_80_columns_and_messages_are_not_wrapped(tmp_pa
             assert f"{method['name']}: {warning}" in lines
     # the last line names both files whole, however long the folder's name
     assert lines[-1].startswith("results: ") and lines[-1].endswith("report.html")
+
+
+def test_results_are_written_before_anything_is_printed(tmp_path: Path):
+    # `pathfit run | head -1`: the pipe closes after the first line; the results must be on
+    # disk already (they were written after the tables, and lost with the closed pipe)
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        '[sampling]\nn_paths = 5\nn_times = 20\n[methods]\nrun = ["least_squares"]\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    command = (
+        f"{sys.executable} -c 'from pathfit.cli import app; app()' "
+        f"run -c {config} -o {out} -q | head -c 1 > /dev/null"
+    )
+    subprocess.run(["bash", "-c", command], check=True, timeout=300)
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert [m["name"] for m in data["methods"]] == ["least_squares"]
+    assert (out / "report.html").exists()

@@ -147,11 +147,14 @@ def fit(
 
 
 def _finish(outcome: RunOutcome, folder: Path, title: str) -> None:
-    """Print the tables and what each fit says, then write the report and results.json."""
+    """Write results.json and the report, then print the tables and what each fit says: the
+    results are on disk before anything is printed, so a closed pipe (`| head`) loses none."""
     from pathfit.atomic import write_json_atomic
     from pathfit.cli import tables
     from pathfit.report import write_report
 
+    results = write_json_atomic(folder / "results.json", outcome.to_json())
+    written = write_report(folder, outcome, title=title)
     out = console()
     out.print(tables.estimates_table(outcome, title))
     out.print(tables.fits_table(outcome))
@@ -159,8 +162,6 @@ def _finish(outcome: RunOutcome, folder: Path, title: str) -> None:
         say(out, line, style="dim")
     if outcome.lambda_x is not None:
         out.print(tables.lambda_x_table(outcome.lambda_x))
-    written = write_report(folder, outcome, title=title)
-    results = write_json_atomic(folder / "results.json", outcome.to_json())
     say(out, f"results: {results}; report: {written['report.html']}")
 
 
@@ -191,9 +192,9 @@ def coverage(
             cfg, replicates=replicates, noise=noise, on_replicate=lambda r: step("replicates")
         )
     out = console()
+    path = write_json_atomic(folder / "coverage.json", report.to_json())  # before printing
     for table in tables.coverage_tables(report):
         out.print(table)
-    path = write_json_atomic(folder / "coverage.json", report.to_json())
     say(out, f"coverage: {path}")
 
 
@@ -259,6 +260,6 @@ def bench(
     with progress("benchmarking", BENCH_STEPS, quiet) as step:
         report = run_bench(quick, progress=lambda what: step(f"benchmarking: {what}"))
     out = console()
+    path = write_json_atomic(folder / "bench.json", report.to_json())  # before printing
     out.print(tables.bench_table(report))
-    path = write_json_atomic(folder / "bench.json", report.to_json())
     say(out, f"bench: {path}")
