@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from scipy import stats
+from scipy import special
 
 from pathfit._json import json_safe
 from pathfit.app.build import (
@@ -168,8 +168,8 @@ def coverage_methods(config: RunConfig) -> tuple[tuple[str, ...], dict[str, str]
 def clopper_pearson(hits: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Exact binomial interval for a proportion."""
     alpha = 1 - level
-    lo = 0.0 if hits == 0 else float(stats.beta.ppf(alpha / 2, hits, n - hits + 1))
-    hi = 1.0 if hits == n else float(stats.beta.ppf(1 - alpha / 2, hits + 1, n - hits))
+    lo = 0.0 if hits == 0 else float(special.betaincinv(hits, n - hits + 1, alpha / 2))
+    hi = 1.0 if hits == n else float(special.betaincinv(hits + 1, n - hits, 1 - alpha / 2))
     return lo, hi
 
 

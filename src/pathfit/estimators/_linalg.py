@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from scipy import stats
+from scipy import special
 
 from pathfit._types import Design, Params, TargetValues
 from pathfit.linalg import ScaledSVD
@@ -63,4 +63,4 @@ def _solution(
 
 def t_quantile(level: float, dof: int) -> float:
     """The two-sided Student-t quantile for a ``level`` interval with ``dof`` degrees of freedom."""
-    return float(stats.t.ppf(0.5 + level / 2, dof))
+    return float(special.stdtrit(dof, 0.5 + level / 2))

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from scipy import stats
+from scipy import special
 
 from pathfit._types import Design, Params, PathValues, TargetValues
 from pathfit.choices import IntervalMethod
@@ -104,7 +104,8 @@ def choose_interval(
 
 
 def classical(solution: LinearSolution, level: float, reason: str) -> Uncertainty:
-    quantile = float(stats.t.ppf(0.5 + level / 2, solution.dof)) if solution.dof > 0 else math.nan
+    dof = solution.dof
+    quantile = float(special.stdtrit(dof, 0.5 + level / 2)) if dof > 0 else math.nan
     return Uncertainty("classical", reason, solution.cov, solution.cov_reason, quantile)
 
 
@@ -246,7 +247,7 @@ def estimate_uncertainty(
 
 
 def _normal_quantile(level: float) -> float:
-    return float(stats.norm.ppf(0.5 + level / 2))
+    return float(special.ndtri(0.5 + level / 2))
 
 
 def _deficient(rank: int, p: int, m: int) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from scipy import stats
+from scipy import special
 
 from pathfit._validation import check_int, check_real, check_tensor
 from pathfit.estimators._data import check_level
@@ -74,7 +74,7 @@ def _classical(
     sigma2 = residuals.square().sum(dim=-1) / (m - p)
     variance = sigma2.unsqueeze(-1) * svd.inverse_gram().diagonal(dim1=-2, dim2=-1)
     stderr = torch.where((svd.rank == p).unsqueeze(-1), variance.sqrt(), torch.nan)
-    q = float(stats.t.ppf(0.5 + level / 2, m - p))
+    q = float(special.stdtrit(m - p, 0.5 + level / 2))
     return stderr, torch.stack([coef - q * stderr, coef + q * stderr], dim=-1)
 
 
