@@ -12,8 +12,9 @@ from typing import Literal, get_args
 
 Mode = Literal["per_sample", "minibatch", "full"]
 """How GradientFit batches the time indices: one per step, shuffled batches, or all."""
-OptimizerName = Literal["auto", "sgd", "adam", "lbfgs"]
-"""GradientFit's optimiser; "auto" is SGD at 1/L for one linear parameter, else L-BFGS."""
+OptimizerName = Literal["auto", "sgd", "adam", "lbfgs", "gauss_newton"]
+"""GradientFit's optimiser; "auto" is SGD at 1/L for one linear parameter, Gauss-Newton
+(Levenberg-Marquardt) for a network trained on the full batch, else L-BFGS."""
 IntervalMethod = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
 """How an interval is obtained; "auto" reads the residuals and says why it chose."""
 DTypeName = Literal["float32", "float64"]

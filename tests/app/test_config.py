@@ -28,13 +28,13 @@ def test_empty_config_is_the_seed_experiment():
     assert cfg.methods.gradient.mode == "full"
     assert cfg.methods.gradient.guard is True
     assert (cfg.methods.seed_network.optimizer, cfg.methods.seed_network.max_steps) == (
-        "lbfgs",
+        "auto",
         100,
     )
     assert list(cfg.methods.seed_network.hidden) == []
     assert (cfg.methods.pointwise_mlp.optimizer, cfg.methods.pointwise_mlp.max_steps) == (
-        "lbfgs",
-        12,
+        "auto",
+        100,
     )
     assert list(cfg.methods.pointwise_mlp.hidden) == [16]
 

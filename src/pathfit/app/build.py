@@ -97,7 +97,6 @@ def lambda_x_networks(config: RunConfig) -> dict[str, GradientFit]:
     return {
         f"width {w}": GradientFit(
             PointwiseMLP((w,), seed=config.seed),
-            optimizer="lbfgs",
             max_steps=cfg.mlp_max_steps,
             patience=cfg.patience,
             name=f"pointwise_mlp width {w}",

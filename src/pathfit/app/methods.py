@@ -155,7 +155,6 @@ METHODS: dict[str, Method] = {
                 GradientFit,
                 "The seed's network: n input nodes, tanh hidden layers of these widths, one "
                 "output.",
-                optimizer="lbfgs",
                 max_steps=100,
                 hidden=(list[int], Field(default_factory=list)),
             ),
@@ -168,8 +167,7 @@ METHODS: dict[str, Method] = {
                 "PointwiseMlpSection",
                 GradientFit,
                 "lambda_theta(x) applied to every path value: tanh hidden layers of these widths.",
-                optimizer="lbfgs",
-                max_steps=12,
+                max_steps=100,
                 hidden=(list[int], Field(default_factory=lambda: [16])),
             ),
             _pointwise_mlp,

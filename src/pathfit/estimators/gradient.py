@@ -41,6 +41,8 @@ from pathfit.targets import Targets
 _HISTORY_PARAMS = 64
 _ADAM_STEP = 1e-2
 _LBFGS_ITERATIONS = 20
+_LM_TRIALS = 12  # Levenberg-Marquardt: damped trial steps per iteration before it gives up
+_LM_DAMPING = 1e-6  # initial damping, relative to the largest squared singular value of J
 _GRAD_TOL = 1e-6
 # Networks: convergence is judged on what the model predicts, not on its weights (which the data
 # do not identify). See _Training._judge.
@@ -50,13 +52,17 @@ _ANSWER_EPS = 8  # ... but never below this many units of rounding of the dtype
 _FLOOR_EPS = 10  # noise-free floor: sqrt(loss / mean k^2) at this many units of rounding
 
 
-def resolve_optimizer(optimizer: OptimizerName, model: AbstractModel) -> OptimizerName:
-    """The optimiser "auto" stands for with ``model``: SGD for one linear parameter, else
-    L-BFGS; any other name as given."""
+def resolve_optimizer(
+    optimizer: OptimizerName, model: AbstractModel, mode: Mode = "full"
+) -> OptimizerName:
+    """The optimiser "auto" stands for with ``model`` in ``mode``: SGD for one linear
+    parameter, Gauss-Newton for a network on the full batch, else L-BFGS; any other name as
+    given."""
     if optimizer != "auto":
         return optimizer
-    single = isinstance(model, AbstractLinearModel) and len(model.powers) == 1
-    return "sgd" if single else "lbfgs"
+    if isinstance(model, AbstractLinearModel):
+        return "sgd" if len(model.powers) == 1 else "lbfgs"
+    return "gauss_newton" if mode == "full" else "lbfgs"
 
 
 class GradientFit(AbstractEstimator):
@@ -164,6 +170,10 @@ class GradientFit(AbstractEstimator):
             raise InputError("model", type(self.model).__name__, "a pathfit model")
         check_choice("mode", self.mode, MODES)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if self.optimizer == "gauss_newton" and self.mode != "full":
+            raise InputError(
+                "optimizer", "'gauss_newton'", f'mode = "full" (got mode = "{self.mode}")'
+            )
         if self.lr is not None:
             check_real("lr", self.lr, positive=True)
         check_int("batch_size", self.batch_size, minimum=1)
@@ -191,7 +201,7 @@ class GradientFit(AbstractEstimator):
             return self._fit(paths, k, start)
 
     def _fit(self, paths: Paths, k: TargetValues, start: float) -> GradientFit:
-        self.optimizer_ = resolve_optimizer(self.optimizer, self.model)
+        self.optimizer_ = resolve_optimizer(self.optimizer, self.model, self.mode)
         model = copy.deepcopy(self.model).to(dtype=paths.dtype, device=paths.device)
         model.adapt(paths)
         inputs = model.prepare(paths)
@@ -226,6 +236,11 @@ class GradientFit(AbstractEstimator):
             "minibatch": f"one minibatch of {self.batch_size} times",
             "full": "one full batch",
         }[self.mode]
+        if self.optimizer_ == "gauss_newton":
+            return (
+                "one Levenberg-Marquardt iteration on the full batch (a Jacobian, then up to "
+                f"{_LM_TRIALS} damped trial steps until one lowers the loss)"
+            )
         if self.optimizer_ != "lbfgs":
             return data
         call = f"one L-BFGS call of up to {_LBFGS_ITERATIONS} iterations"
@@ -335,6 +350,10 @@ class _Training:
     def _curvature(self) -> tuple[float | None, str]:
         if isinstance(self.model, AbstractLinearModel):
             return linear_curvature(self.inputs, per_sample=self.fit.mode != "full")
+        if self.fit.optimizer_ == "gauss_newton":
+            top = float(torch.linalg.matrix_norm(self.model.jacobian(self.inputs).detach(), 2))
+            self.evaluations += 1
+            return 2 * top**2 / self.k.shape[0], "Gauss-Newton, 2 s_max(J)^2 / m at the start"
         value, method = power_iteration_curvature(self._full_loss, self.params)
         if self.fit.mode != "full":
             method += " (full batch; the guard backtracks if single samples are steeper)"
@@ -345,13 +364,15 @@ class _Training:
             return float(self.fit.lr)
         if self.fit.optimizer_ == "adam":
             return _ADAM_STEP
-        if self.fit.optimizer_ == "lbfgs":
+        if self.fit.optimizer_ in ("lbfgs", "gauss_newton"):
             return 1.0
         if not curvature or curvature <= 0:
             return 1.0
         return 1.0 / curvature
 
-    def _optimizer(self) -> torch.optim.Optimizer:
+    def _optimizer(self) -> torch.optim.Optimizer | _LevenbergMarquardt:
+        if self.fit.optimizer_ == "gauss_newton":
+            return _LevenbergMarquardt(self)
         if self.fit.optimizer_ == "sgd":
             return torch.optim.SGD(self.params, lr=self.step_size)
         if self.fit.optimizer_ == "adam":
@@ -429,13 +450,16 @@ class _Training:
         if self.linear:
             self.initial_gradient = self._gradient_size()
         else:
-            self.initial_loss, self.initial_norm = self._gradient_norm()
+            if not isinstance(self.optimizer, _LevenbergMarquardt):
+                self.initial_loss, self.initial_norm = self._gradient_norm()
             eps = torch.finfo(self.k.dtype).eps
             self.floor = _FLOOR_EPS * eps
             self.answer_rtol = max(_ANSWER_RTOL, _ANSWER_EPS * eps)
             self.k_scale = float(self.k.square().mean())
             self.answers: deque[float] = deque(maxlen=_WINDOW)
             self.last_answer: tuple[torch.Tensor, float | None] | None = None
+        if isinstance(self.optimizer, _LevenbergMarquardt):
+            return self._train_gauss_newton(self.optimizer)
         batches = self._batches()
         track_estimate = isinstance(self.model, AbstractLinearModel) or self.fit.mode == "full"
 
@@ -476,6 +500,49 @@ class _Training:
                 outcome = self._judge(step, change)
             if outcome is not None:
                 return self._finish(*outcome)
+        return self._finish("max_steps", f"stopped at max_steps = {self.fit.max_steps}")
+
+    def _train_gauss_newton(self, solver: _LevenbergMarquardt) -> tuple[Status, str]:
+        """The Levenberg-Marquardt loop. Each iteration linearizes at the current weights (the
+        Jacobian, k_hat, the loss and its gradient 2 J^T r / m, all from one pass), judges
+        those weights, which the previous step produced, and then steps."""
+        k_hat, lam = self.model.predict_with_lam(self.inputs)
+        self.evaluations += 1
+        change = math.inf
+        for step in range(1, self.fit.max_steps + 2):
+            jacobian = self.model.jacobian(self.inputs).detach()
+            self.evaluations += 1
+            residuals = k_hat - self.k
+            loss = float(residuals.square().mean())
+            norm = float((jacobian.T @ residuals).norm()) * 2 / self.k.shape[0]
+            self.jacobian = jacobian  # at the weights the fit ends with, for the intervals
+            if step == 1:
+                self.initial_loss, self.initial_norm = loss, norm
+            else:
+                outcome = self._verdict(step - 1, change, loss, norm, k_hat, lam)
+                if outcome is not None:
+                    return self._finish(*outcome)
+            if step > self.fit.max_steps:
+                break
+            self.steps = step
+            before = self._vector()
+            trial = solver.step(jacobian, residuals)
+            if trial is not None:
+                new_loss, k_hat, lam = trial
+                self.best_loss, self.best = new_loss, self._vector()
+            else:
+                new_loss = loss
+            after = self._vector()
+            change = _relative_change(after, before)
+            self._record(step, loss, after, lam)
+            self.history.train_loss[-1] = new_loss
+            if self.holdout is not None and self._holdout_check(after):
+                return self._finish(
+                    "early_stopped",
+                    f"early stopped at step {step}: the hold-out loss has not improved for "
+                    f"{self.fit.patience} checks (best {self.best_holdout:.4g} at step "
+                    f"{self.best_holdout_step})",
+                )
         return self._finish("max_steps", f"stopped at max_steps = {self.fit.max_steps}")
 
     def _take_step(self, index: torch.Tensor | None) -> float:
@@ -598,10 +665,13 @@ class _Training:
     def _restart_lbfgs_once(self) -> bool:
         """Give L-BFGS a fresh memory the first time it seems to stop (a stale memory can
         stall it); True when it was restarted, so the fit goes on."""
-        if self.fit.optimizer_ != "lbfgs" or self.restarted:
+        if self.fit.optimizer_ not in ("lbfgs", "gauss_newton") or self.restarted:
             return False
         self.restarted = True
-        self.optimizer = self._optimizer()
+        if isinstance(self.optimizer, _LevenbergMarquardt):
+            self.optimizer.reset()
+        else:
+            self.optimizer = self._optimizer()
         return True
 
     def _judge(self, step: int, change: float) -> tuple[Status, str] | None:
@@ -614,9 +684,20 @@ class _Training:
         moving before any of these fire mean the optimiser stalled.
         """
         loss, norm = self._gradient_norm()
-        with torch.no_grad():
-            k_hat = self.model(self.inputs)
-        lam = self.model.lam_estimate(self.inputs)
+        k_hat, lam = self.model.predict_with_lam(self.inputs)
+        return self._verdict(step, change, loss, norm, k_hat, lam)
+
+    def _verdict(
+        self,
+        step: int,
+        change: float,
+        loss: float,
+        norm: float,
+        k_hat: torch.Tensor,
+        lam: float | None,
+    ) -> tuple[Status, str] | None:
+        """``_judge``'s tests on the loss, gradient norm, k_hat and lambda measured at the
+        weights after ``step``."""
         rel_rms = math.sqrt(max(loss, 0.0) / self.k_scale) if self.k_scale > 0 else math.inf
         shrink = math.sqrt(loss / self.initial_loss) if self.initial_loss > 0 else 0.0
         scaled = norm / (self.initial_norm * shrink) if self.initial_norm * shrink > 0 else 0.0
@@ -691,7 +772,12 @@ class _Training:
             if isinstance(self.model, AbstractLinearModel):
                 what += " = 2 max_j |Phi_j|^2" if self.fit.mode != "full" else " = 2 |Phi|_2^2 / m"
             curvature = f"{what} = {stab.curvature:.4g}"
-            if self.fit.optimizer_ != "sgd":
+            if self.fit.optimizer_ == "gauss_newton":
+                parts.append(
+                    f"{curvature} (2/L = {stab.bound:.3g}); Gauss-Newton steps, damped "
+                    "(Levenberg-Marquardt) until each lowers the loss."
+                )
+            elif self.fit.optimizer_ != "sgd":
                 name = "Adam" if self.fit.optimizer_ == "adam" else "L-BFGS (line search)"
                 parts.append(
                     f"{curvature} (2/L = {stab.bound:.3g}); {name} sets its own steps, "
@@ -710,6 +796,64 @@ class _Training:
         if stab.events and status != "diverged" and self.fit.guard:
             parts.append(f"{len(stab.events)} guard event(s); final step {self.step_size:.3g}.")
         return " ".join(parts)
+
+
+class _LevenbergMarquardt:
+    """Gauss-Newton with Levenberg's damping for the full-batch squared loss, on the SVD of the
+    Jacobian J of k_hat in the weights (Nielsen's update of the damping).
+
+    A step solves min |r + J d|^2 + mu |d|^2 in the directions J resolves: weight directions
+    that do not move k_hat (singular values at rounding level) get no step, so the weights the
+    data do not identify stay where they are. Near an exact fit the convergence is quadratic,
+    which L-BFGS's secant memory does not reach on these ill-conditioned problems (in float32
+    it stalls short of the answer).
+
+    The damping starts small (1e-6 s_max^2) and falls up to tenfold after a step that does
+    what the linearization promised, so that weakly identified directions are reached in a
+    few steps (a threefold floor left fits creeping along them for tens of steps).
+    """
+
+    def __init__(self, run: _Training) -> None:
+        self.run = run
+        self.damping: float | None = None  # mu; set from the first Jacobian
+        self.growth = 2.0
+
+    def reset(self) -> None:
+        self.damping, self.growth = None, 2.0
+
+    def step(
+        self, jacobian: torch.Tensor, residuals: torch.Tensor
+    ) -> tuple[float, torch.Tensor, float | None] | None:
+        """Try damped steps from the current weights until one lowers the loss; returns its
+        (loss, k_hat, lambda estimate), or None (weights unchanged) after _LM_TRIALS tries."""
+        run = self.run
+        m = residuals.shape[0]
+        loss = float(residuals.square().mean())
+        u, s, vh = torch.linalg.svd(jacobian, full_matrices=False)
+        keep = s > s[0] * max(jacobian.shape) * torch.finfo(s.dtype).eps
+        u, s, vh = u[:, keep], s[keep], vh[keep]
+        projected = u.T @ residuals
+        if self.damping is None:
+            self.damping = _LM_DAMPING * float(s[0]) ** 2 if s.numel() else 1.0
+        start = parameters_to_vector(run.params).detach()
+        for _ in range(_LM_TRIALS):
+            mu = self.damping
+            shrink = s.square() / (s.square() + mu)
+            vector_to_parameters(start - vh.T @ (projected * shrink / s), run.params)
+            k_hat, lam = run.model.predict_with_lam(run.inputs)
+            run.evaluations += 1
+            new_loss = float((k_hat - run.k).square().mean())
+            # the drop in loss the linearized model promised for this step
+            promised = loss - float((residuals - u @ (projected * shrink)).square().sum()) / m
+            if math.isfinite(new_loss) and new_loss < loss and promised > 0:
+                gain = (loss - new_loss) / promised
+                self.damping = mu * max(0.1, 1 - (2 * min(gain, 1.0) - 1) ** 3)
+                self.growth = 2.0
+                return new_loss, k_hat, lam
+            self.damping = mu * self.growth
+            self.growth *= 2
+        vector_to_parameters(start, run.params)
+        return None
 
 
 def _count(params: list[torch.Tensor]) -> int:

@@ -36,6 +36,22 @@ class AbstractModel(nn.Module, abc.ABC):
     def lam_estimate(self, inputs: torch.Tensor) -> float | None:
         """The model's single-number lambda estimate over all inputs, or None if it has none."""
 
+    def predict_with_lam(self, inputs: torch.Tensor) -> tuple[torch.Tensor, float | None]:
+        """(k_hat, lambda estimate) at the current parameters without gradients: one pass
+        where the model can share it."""
+        with torch.no_grad():
+            return self(inputs), self.lam_estimate(inputs)
+
+    @abc.abstractmethod
+    def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
+        """(batch, n_params) derivatives of ``forward(inputs)`` in the trainable parameters,
+        flattened in the order of ``parameters()``."""
+
+    def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        """(n_params,) derivative of ``lam_estimate(inputs)`` in the parameters, or None if the
+        model has no single-number lambda."""
+        return None
+
     @property
     def n_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -59,6 +75,9 @@ class AbstractLinearModel(AbstractModel):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return inputs @ self.coef
+
+    def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs
 
     def lam_estimate(self, inputs: torch.Tensor) -> float | None:
         return None

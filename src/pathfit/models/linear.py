@@ -17,6 +17,9 @@ class ConstantLambda(AbstractLinearModel):
     def lam_estimate(self, inputs: torch.Tensor) -> float | None:
         return float(self.coef.detach()[0])
 
+    def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        return torch.ones_like(self.coef.detach())
+
 
 class PolynomialLambda(AbstractLinearModel):
     """lambda(x) = sum_d c_d x^d of degree ``degree``: k_hat_j = mean_i lambda(x_ij) x_ij^2."""

@@ -34,6 +34,45 @@ def _mlp(
     return net
 
 
+_JACOBIAN_CELLS = 1 << 22  # activations held at once while building a Jacobian
+
+
+def _weighted_jacobian(net: nn.Sequential, z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """(rows, n_params) with row j = sum_g weight[j, g] d net(z[j, g]) / d theta.
+
+    ``z`` is (rows, group, n_in) and ``weight`` (rows, group). ``net`` is a stack of Linear
+    layers and elementwise activations, so the points do not interact: one backward pass of
+    the summed output gives each point's derivative in each layer's output (its delta), and a
+    Linear layer's weight derivative at a point is delta (outer) its input. The weighted sums
+    over the group are batched matrix products; rows are taken in chunks to bound memory.
+    """
+    linears = [layer for layer in net if isinstance(layer, nn.Linear)]
+    widest = max(max(layer.in_features, layer.out_features) for layer in linears)
+    rows, group = weight.shape
+    chunk = max(1, _JACOBIAN_CELLS // max(1, group * widest))
+    pieces = []
+    for start in range(0, rows, chunk):
+        zc, wc = z[start : start + chunk], weight[start : start + chunk]
+        with torch.enable_grad():
+            ins, outs = [], []
+            h = zc
+            for layer in net:
+                if isinstance(layer, nn.Linear):
+                    ins.append(h.detach())
+                    h = layer(h)
+                    outs.append(h)
+                else:
+                    h = layer(h)
+            deltas = torch.autograd.grad(h.sum(), outs)
+        blocks = []
+        for a, delta in zip(ins, deltas, strict=True):
+            weighted = (delta * wc.unsqueeze(-1)).transpose(1, 2)  # (rows, out, group)
+            blocks.append(torch.bmm(weighted, a).flatten(1))  # weight: (rows, out * in)
+            blocks.append(weighted.sum(dim=-1))  # bias: (rows, out)
+        pieces.append(torch.cat(blocks, dim=1))
+    return torch.cat(pieces)
+
+
 class _Standardize(nn.Module):
     """x -> (x - shift) / scale with constants fitted to the training paths in ``prepare``."""
 
@@ -95,6 +134,23 @@ class SeedNetwork(AbstractModel):
     def lam_estimate(self, inputs: torch.Tensor) -> float | None:
         with torch.no_grad():
             return float(self.lam_per_time(inputs).mean())
+
+    def predict_with_lam(self, inputs: torch.Tensor) -> tuple[torch.Tensor, float | None]:
+        with torch.no_grad():
+            lam = self.lam_per_time(inputs)
+            return lam * inputs.square().mean(dim=-1), float(lam.mean())
+
+    def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self._jacobian(inputs, inputs.square().mean(dim=-1))
+
+    def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        weight = torch.full_like(inputs[:, 0], 1 / inputs.shape[0])
+        return self._jacobian(inputs, weight).sum(dim=0)
+
+    def _jacobian(self, inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return _weighted_jacobian(
+            self.net, self.standardize(inputs).unsqueeze(1), weight.unsqueeze(1)
+        )
 
     def identification_note(self, inputs: torch.Tensor) -> str:
         """One sentence on how much of the fitted lambda_j the bias alone explains.
@@ -160,3 +216,21 @@ class PointwiseMLP(AbstractModel):
         """The mean of lambda_theta(x) over every observed x."""
         with torch.no_grad():
             return float(self.lam(inputs).mean())
+
+    def predict_with_lam(self, inputs: torch.Tensor) -> tuple[torch.Tensor, float | None]:
+        with torch.no_grad():
+            lam = self.lam(inputs)
+            return (lam * inputs.square()).mean(dim=-1), float(lam.mean())
+
+    def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self._jacobian(inputs, inputs.square() / inputs.shape[-1])
+
+    def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        return self._jacobian(inputs, torch.full_like(inputs, 1 / inputs.numel())).sum(dim=0)
+
+    def lam_jacobian(self, x: torch.Tensor) -> torch.Tensor:
+        """(len(x), n_params) derivatives of lambda_theta at each value of the 1-d ``x``."""
+        return self._jacobian(x.reshape(-1, 1), torch.ones_like(x.reshape(-1, 1)))
+
+    def _jacobian(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return _weighted_jacobian(self.net, self.standardize(x).unsqueeze(-1), weight)
