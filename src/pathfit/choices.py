@@ -17,6 +17,8 @@ OptimizerName = Literal["auto", "sgd", "adam", "lbfgs", "gauss_newton"]
 (Levenberg-Marquardt) for a network trained on the full batch, else L-BFGS."""
 IntervalMethod = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
 """How an interval is obtained; "auto" reads the residuals and says why it chose."""
+Activation = Literal["tanh", "sigmoid", "softplus", "silu"]
+"""The hidden layers' activation of pathfit's networks."""
 DTypeName = Literal["float32", "float64"]
 Status = Literal["converged", "early_stopped", "max_steps", "stalled", "diverged"]
 """How a fit ended."""
@@ -34,6 +36,7 @@ MissingPolicy = Literal["raise", "omit"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 OPTIMIZERS: tuple[OptimizerName, ...] = get_args(OptimizerName)
 INTERVAL_METHODS: tuple[IntervalMethod, ...] = get_args(IntervalMethod)
+ACTIVATIONS: tuple[Activation, ...] = get_args(Activation)
 DTYPE_NAMES: tuple[DTypeName, ...] = get_args(DTypeName)
 STATUSES: tuple[Status, ...] = get_args(Status)
 PROCESS_KINDS: tuple[ProcessKind, ...] = get_args(ProcessKind)

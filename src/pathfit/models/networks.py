@@ -8,24 +8,42 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from pathfit._validation import check_int
+from pathfit._validation import check_choice, check_int
+from pathfit.choices import ACTIVATIONS, Activation
 from pathfit.exceptions import InputError
 from pathfit.models._base import AbstractModel
 from pathfit.paths import Paths
 
 
+_ACTIVATIONS: dict[Activation, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "softplus": nn.Softplus,
+    "silu": nn.SiLU,
+}
+
+
 def _mlp(
-    n_in: int, hidden: Sequence[int], *, seed: int, zero_output: bool = False
+    n_in: int,
+    hidden: Sequence[int],
+    *,
+    seed: int,
+    zero_output: bool = False,
+    activation: Activation = "tanh",
 ) -> nn.Sequential:
-    """A float64 tanh MLP from n_in inputs to one output, initialised from ``seed`` alone: the
+    """A float64 MLP from n_in inputs to one output, initialised from ``seed`` alone: the
     global torch random stream is neither used nor advanced."""
     widths = [check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
     check_int("seed", seed, minimum=0)
+    check_choice("activation", activation, ACTIVATIONS)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         layers: list[nn.Module] = []
         for width_in, width_out in zip([n_in, *widths], widths, strict=False):
-            layers += [nn.Linear(width_in, width_out, dtype=torch.float64), nn.Tanh()]
+            layers += [
+                nn.Linear(width_in, width_out, dtype=torch.float64),
+                _ACTIVATIONS[activation](),
+            ]
         layers.append(nn.Linear(widths[-1] if widths else n_in, 1, dtype=torch.float64))
     net = nn.Sequential(*layers)
     if zero_output:
@@ -188,16 +206,21 @@ class PointwiseMLP(AbstractModel):
     hidden units grow only as far as the targets ask.
 
     Args:
-        hidden: widths of the tanh hidden layers of the scalar-to-scalar network.
+        hidden: widths of the hidden layers of the scalar-to-scalar network.
         seed: seed of the weight initialisation.
+        activation: the hidden layers' activation, "tanh" (the default), "sigmoid",
+            "softplus" or "silu".
     """
 
-    def __init__(self, hidden: Sequence[int] = (16,), *, seed: int = 0) -> None:
+    def __init__(
+        self, hidden: Sequence[int] = (16,), *, seed: int = 0, activation: Activation = "tanh"
+    ) -> None:
         super().__init__()
         if len(hidden) == 0:
             raise InputError("hidden", "()", "at least one hidden layer")
+        self.activation = activation
         self.standardize = _Standardize()
-        self.net = _mlp(1, hidden, seed=seed, zero_output=True)
+        self.net = _mlp(1, hidden, seed=seed, zero_output=True, activation=activation)
 
     def adapt(self, paths: Paths) -> None:
         self.standardize.fit(paths.values)
