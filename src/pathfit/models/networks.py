@@ -14,7 +14,6 @@ from pathfit.exceptions import InputError
 from pathfit.models._base import AbstractModel
 from pathfit.paths import Paths
 
-
 _ACTIVATIONS: dict[Activation, type[nn.Module]] = {
     "tanh": nn.Tanh,
     "sigmoid": nn.Sigmoid,
