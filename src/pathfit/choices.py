@@ -17,6 +17,9 @@ OptimizerName = Literal["auto", "sgd", "adam", "lbfgs", "gauss_newton"]
 (Levenberg-Marquardt) for a network trained on the full batch, else L-BFGS."""
 IntervalMethod = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
 """How an interval is obtained; "auto" reads the residuals and says why it chose."""
+IntervalFound = Literal["classical", "path_bootstrap", "path_cluster", "hac", "block_bootstrap"]
+"""How an interval was obtained: the methods above, and "path_cluster", what "path_bootstrap"
+becomes for a network (the path-clustered sandwich of its linearization)."""
 Activation = Literal["tanh", "sigmoid", "softplus", "silu"]
 """The hidden layers' activation of pathfit's networks."""
 DTypeName = Literal["float32", "float64"]
@@ -36,6 +39,7 @@ MissingPolicy = Literal["raise", "omit"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 OPTIMIZERS: tuple[OptimizerName, ...] = get_args(OptimizerName)
 INTERVAL_METHODS: tuple[IntervalMethod, ...] = get_args(IntervalMethod)
+INTERVALS_FOUND: tuple[IntervalFound, ...] = get_args(IntervalFound)
 ACTIVATIONS: tuple[Activation, ...] = get_args(Activation)
 DTYPE_NAMES: tuple[DTypeName, ...] = get_args(DTypeName)
 STATUSES: tuple[Status, ...] = get_args(Status)

@@ -96,12 +96,13 @@ def test_pointwise_mlp_starts_constant_in_x(paths):
     assert not torch.equal(first, second)
 
 
-def test_pointwise_mlp_lam_estimate_is_the_mean_over_observed_x(paths):
+def test_pointwise_mlp_lam_estimate_is_the_x2_weighted_mean_over_observed_x(paths):
     model = PointwiseMLP(seed=0)
     inputs = model.prepare(paths)
     with torch.no_grad():
         model.net[-1].weight.normal_()  # make lambda_theta depend on x
-        expected = float(model.lam(paths.values).mean())
+        square = paths.values.square()
+        expected = float((model.lam(paths.values) * square).sum() / square.sum())
         spread = float(model.lam(paths.values).std())
     assert spread > 1e-3
     assert model.lam_estimate(inputs) == pytest.approx(expected, rel=1e-12)

@@ -322,9 +322,11 @@ def method_truth(
 
 
 def mean_lam_observed(truth: AbstractLinearSpec | None, paths: Paths) -> float | None:
-    """For a true lambda(x): its mean over every observed x_ij, what one lambda estimates."""
+    """For a true lambda(x): its mean over every observed x_ij weighted by x_ij^2, the one
+    lambda that predicts the same total k, which is what one lambda estimates."""
     if isinstance(truth, PolynomialLam):
-        return float(truth.lam(paths.values).mean())
+        square = paths.values.square()
+        return float((truth.lam(paths.values) * square).sum() / square.sum())
     return None
 
 

@@ -61,7 +61,10 @@ def autocorrelation(residuals: TargetValues, lag: int) -> float:
 
 
 def choose_interval(
-    residuals: TargetValues, targets: TargetValues, have_paths: bool
+    residuals: TargetValues,
+    targets: TargetValues,
+    have_paths: bool,
+    path_noise: float | None = None,
 ) -> tuple[IntervalMethod, str]:
     """Pick the interval method the residuals call for, and say why.
 
@@ -69,7 +72,11 @@ def choose_interval(
     - no lag-1 autocorrelation beyond 3/sqrt(m) (a 0.13% false alarm rate for white noise):
       independent noise, classical;
     - mean autocorrelation over lags 1..m/50 above 0.5: errors shared along whole paths, path
-      bootstrap (Newey-West with a long window when the paths are not at hand);
+      bootstrap (Newey-West with a long window when the paths are not at hand), unless the
+      residuals are far smaller (below 1%) than the sampling noise of k_hat over the paths
+      (``path_noise``, the rms over times of sd_i(phi_ij) / sqrt(n)): then k was computed
+      from these very paths and the residual is the model's own approximation error, which
+      Newey-West describes;
     - otherwise: short-range correlated noise, Newey-West.
     """
     m = residuals.shape[0]
@@ -88,6 +95,13 @@ def choose_interval(
         )
     window = max(2, m // 50)
     memory = sum(autocorrelation(residuals, lag) for lag in range(1, window + 1)) / window
+    if memory > 0.5 and path_noise is not None and rms < 1e-2 * path_noise:
+        return "hac", (
+            f"residuals strongly autocorrelated along sorted time (lag-1 {rho1:.2f}) but "
+            f"{rms:.3g} rms, far below the {path_noise:.3g} that sampling the paths would "
+            "leave: k comes from these paths and the residual is the model's approximation "
+            "error, Newey-West errors"
+        )
     if memory > 0.5:
         seen = (
             f"residuals strongly autocorrelated along sorted time (lag-1 {rho1:.2f}, mean over "
@@ -101,6 +115,15 @@ def choose_interval(
         f"residuals autocorrelated over short lags only (lag-1 {rho1:.2f}, mean over lags "
         f"1-{window} {memory:.2f}): noise correlated in time, Newey-West errors"
     )
+
+
+def path_noise(path_terms: PathValues) -> float:
+    """The rms over times of sd_i(phi_ij) / sqrt(n): how far k_hat_j = mean_i phi_ij would
+    move if the n paths were drawn again."""
+    n = path_terms.shape[0]
+    if n < 2:
+        return math.inf
+    return float((path_terms.var(dim=0) / n).mean().sqrt())
 
 
 def classical(solution: LinearSolution, level: float, reason: str) -> Uncertainty:
@@ -225,7 +248,11 @@ def estimate_uncertainty(
         solution = solution_at(design, coef, targets)
     have_paths = values is not None and powers is not None
     if method == "auto":
-        method, reason = choose_interval(solution.residuals, targets, have_paths)
+        noise = None
+        if values is not None and powers is not None:
+            terms = sum(c * values**q for c, q in zip(solution.coef, powers, strict=True))
+            noise = path_noise(torch.as_tensor(terms))
+        method, reason = choose_interval(solution.residuals, targets, have_paths, noise)
     else:
         reason = "requested"
     if method == "classical":
@@ -244,6 +271,112 @@ def estimate_uncertainty(
     return solution, path_bootstrap(
         values, powers, targets, level, reason, n_bootstrap=n_bootstrap, generator=generator
     )
+
+
+@dataclass(frozen=True)
+class Linearized:
+    """A network's uncertainty from its linearization at the fitted weights (Gauss-Newton).
+
+    The data identify only some weight directions (the Jacobian J of k_hat in the weights has
+    rank ``rank`` < ``n_params``, usually). The covariance lives on those directions: a weight
+    change theta - theta_hat = c @ ``directions`` with coordinates c of covariance
+    ``uncertainty.cov``. A quantity with gradient g in the weights (the mean lambda,
+    lambda_theta(x) at a point) has the variance (directions g)^T cov (directions g); weight
+    directions that do not move k_hat do not move it either at first order, so they add none.
+
+    Attributes:
+        directions: (rank, n_params) weight change per unit of each coordinate.
+        uncertainty: the coordinates' covariance and how it was obtained.
+        rank: identified directions.
+        n_params: weights.
+    """
+
+    directions: torch.Tensor
+    uncertainty: Uncertainty
+    rank: int
+    n_params: int
+
+    def stderr(self, gradients: torch.Tensor) -> torch.Tensor | None:
+        """(...,) standard errors of quantities whose gradients in the weights are (..., p);
+        None when the covariance could not be computed (``uncertainty.note`` says why)."""
+        cov = self.uncertainty.cov
+        if cov is None:
+            return None
+        a = gradients.to(cov.dtype) @ self.directions.T
+        return ((a @ cov) * a).sum(dim=-1).clamp_min(0).sqrt()
+
+
+def linearized_uncertainty(
+    jacobian: torch.Tensor,
+    residuals: TargetValues,
+    targets: TargetValues,
+    *,
+    method: IntervalMethod,
+    level: float,
+    path_terms: PathValues | None = None,
+    n_bootstrap: int = N_BOOTSTRAP,
+    generator: torch.Generator,
+) -> Linearized:
+    """The covariance of a network's identified weight directions, for the noise there is.
+
+    Args:
+        jacobian: (n_times, n_params) derivatives of k_hat in the weights at the fit.
+        residuals: (n_times,) k - k_hat at the fit.
+        targets: (n_times,) k.
+        method: as for the linear models. "classical", "hac" and "block_bootstrap" apply to
+            the linearized model, whose design is J on the identified directions.
+            "path_bootstrap" becomes its first-order equivalent, the path-clustered sandwich
+            (each path's own contribution to k_hat is its score), which needs ``path_terms``.
+        path_terms: (n_paths, n_times) each path's term of k_hat (k_hat_j is their mean), or
+            None when k_hat does not split by path.
+    """
+    svd = ScaledSVD.of(jacobian)
+    rank = int(svd.rank)
+    n_params = jacobian.shape[1]
+    directions = svd.vh[:rank] / svd.norms
+    design = svd.u[:, :rank] * svd.s[:rank]  # J on the identified directions: U_r S_r
+    have_paths = path_terms is not None
+    if method == "auto":
+        noise = None if path_terms is None else path_noise(path_terms)
+        method, reason = choose_interval(residuals, targets, have_paths, noise)
+    else:
+        reason = "requested"
+    zero = torch.zeros(rank, dtype=design.dtype, device=design.device)
+    if method == "classical":
+        found = classical(solution_at(design, zero, residuals), level, reason)
+    elif method == "hac":
+        found = newey_west(design, residuals, level, reason)
+    elif method == "block_bootstrap":
+        found = block_bootstrap(
+            design, residuals, level, reason, n_bootstrap=n_bootstrap, generator=generator
+        )
+    elif path_terms is None:
+        raise InputError(
+            "interval",
+            "'path_bootstrap'",
+            "a model whose k_hat is a mean of one term per path (the pointwise MLP; the seed "
+            "network reads all paths at once)",
+        )
+    else:
+        found = path_cluster(design, path_terms, level, reason)
+    return Linearized(directions, found, rank, n_params)
+
+
+def path_cluster(design: Design, path_terms: PathValues, level: float, reason: str) -> Uncertainty:
+    """The path-clustered sandwich of a linearized fit: with k_hat_j = mean_i phi_ij, path i
+    moves the estimate by (Phi^T Phi)^-1 Phi^T (phi_i - k_hat) / n, and the covariance is the
+    sum of those moves' outer products: what resampling the paths measures, to first order."""
+    n = path_terms.shape[0]
+    m, p = design.shape
+    z = _normal_quantile(level)
+    svd = ScaledSVD.of(design)
+    if int(svd.rank) < p or m <= p or n < 2:
+        return Uncertainty("path_cluster", reason, None, _deficient(int(svd.rank), p, m), z)
+    deviations = path_terms - path_terms.mean(dim=0)  # (n, m)
+    moves = (deviations @ design) @ svd.inverse_gram() / n  # (n, p)
+    cov = moves.T @ moves
+    note = "linearized: the path-clustered sandwich, the path bootstrap's first-order equivalent"
+    return Uncertainty("path_cluster", f"{reason} ({note})", cov, "", z)
 
 
 def _normal_quantile(level: float) -> float:

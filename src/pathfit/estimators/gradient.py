@@ -7,10 +7,11 @@ import math
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+from scipy import special
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from pathfit import _random
@@ -27,10 +28,17 @@ from pathfit.choices import (
 )
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
+from pathfit.estimators._curve import LamCurve, lam_curve
 from pathfit.estimators._data import check_data, check_level, min_times
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
 from pathfit.estimators._threads import fit_threads, model_work
-from pathfit.estimators._uncertainty import N_BOOTSTRAP, estimate_uncertainty
+from pathfit.estimators._uncertainty import (
+    N_BOOTSTRAP,
+    Linearized,
+    Uncertainty,
+    estimate_uncertainty,
+    linearized_uncertainty,
+)
 from pathfit.estimators.holdout import split_times
 from pathfit.estimators.least_squares import linear_result
 from pathfit.exceptions import ConvergenceWarning, InputError
@@ -50,6 +58,9 @@ _WINDOW = 3  # checks over which the answer must have settled
 _ANSWER_RTOL = 1e-7  # largest relative change of k_hat or lambda per check, over the window
 _ANSWER_EPS = 8  # ... but never below this many units of rounding of the dtype
 _FLOOR_EPS = 10  # noise-free floor: sqrt(loss / mean k^2) at this many units of rounding
+# Noisy data, Gauss-Newton: what is left to fit in the span of the Jacobian is no larger than
+# noise would leave there, by an F test at this false-alarm rate (see _noise_floor).
+_NOISE_ALARM = 1e-3
 
 
 def resolve_optimizer(
@@ -121,6 +132,11 @@ class GradientFit(AbstractEstimator):
         n_evaluations_: loss-and-gradient evaluations in training.
         status_: "converged", "early_stopped", "max_steps", "stalled" or "diverged".
         result_: the FitResult.
+        cov_, interval_, uncertainty_: a linear model's covariance, interval method and the
+            account of both (None for networks and diverged fits).
+        linearized_: a network's linearized covariance on the weight directions that move
+            k_hat (None for linear models and diverged fits); ``result_.lam_ci`` and
+            ``lam_curve`` come from it.
     """
 
     def __init__(
@@ -202,6 +218,10 @@ class GradientFit(AbstractEstimator):
 
     def _fit(self, paths: Paths, k: TargetValues, start: float) -> GradientFit:
         self.optimizer_ = resolve_optimizer(self.optimizer, self.model, self.mode)
+        self.cov_: torch.Tensor | None = None
+        self.interval_: str | None = None
+        self.uncertainty_: Uncertainty | None = None  # linear models
+        self.linearized_: Linearized | None = None  # networks
         model = copy.deepcopy(self.model).to(dtype=paths.dtype, device=paths.device)
         model.adapt(paths)
         inputs = model.prepare(paths)
@@ -251,6 +271,20 @@ class GradientFit(AbstractEstimator):
         with torch.no_grad():
             return self.model_(self.model_.prepare(paths))
 
+    def lam_curve(self, x: torch.Tensor) -> LamCurve | None:
+        """lambda_hat(x) on the points ``x`` with its pointwise band at ``level``, for a model
+        that learns a lambda(x) (pointwise MLP: linearized; polynomial lambda(x): from the
+        coefficients' covariance); None for other models or a diverged fit."""
+        if self.status_ == "diverged":
+            return None
+        return lam_curve(
+            self.model_,
+            x,
+            level=self.level,
+            uncertainty=self.uncertainty_,
+            linearized=self.linearized_,
+        )
+
     def _result(
         self,
         model: AbstractModel,
@@ -294,17 +328,55 @@ class GradientFit(AbstractEstimator):
             )
             self.cov_ = uncertainty.cov
             self.interval_ = uncertainty.method
+            self.uncertainty_ = uncertainty
             return linear_result(self.name, model, solution, uncertainty, self.level, **fields)
         notes = []
         if isinstance(model, SeedNetwork):
             notes.append(model.identification_note(inputs))
+        lam = model.lam_estimate(inputs)
+        with torch.no_grad():
+            residuals = k - model(inputs)
+        self.linearized_ = linearized_uncertainty(
+            model.jacobian(inputs).detach(),
+            residuals,
+            k,
+            method=self.interval,
+            level=self.level,
+            path_terms=model.path_terms(inputs),
+            n_bootstrap=self.n_bootstrap,
+            generator=_random.stream(self.seed, _random.BOOTSTRAP),
+        )
+        found = self.linearized_.uncertainty
+        self.interval_ = found.method
+        gradient = model.lam_gradient(inputs)
+        stderr = None if gradient is None else self.linearized_.stderr(gradient)
+        what = (
+            f"linearized at the fit (Gauss-Newton), on the {self.linearized_.rank} of "
+            f"{self.linearized_.n_params} weight directions that move k_hat"
+        )
+        if stderr is None or lam is None:
+            return FitResult(
+                method=self.name,
+                model=type(model).__name__,
+                level=self.level,
+                lam=lam,
+                notes=notes,
+                interval=found.method,
+                uncertainty_note=f"{what}: {found.note or 'no single-number lambda'}",
+                **fields,  # type: ignore[arg-type]
+            )
+        lam_stderr = float(stderr)
+        half = found.quantile * lam_stderr
         return FitResult(
             method=self.name,
             model=type(model).__name__,
             level=self.level,
-            lam=model.lam_estimate(inputs),
+            lam=lam,
+            lam_stderr=lam_stderr,
+            lam_ci=(lam - half, lam + half),
             notes=notes,
-            uncertainty_note="no closed-form standard error for a network",
+            interval=found.method,
+            uncertainty_note=f"{what}; {found.reason}",
             **fields,  # type: ignore[arg-type]
         )
 
@@ -370,11 +442,11 @@ class _Training:
             return 1.0
         return 1.0 / curvature
 
-    def _optimizer(self) -> torch.optim.Optimizer | _LevenbergMarquardt:
+    def _optimizer(self) -> torch.optim.Optimizer | _LevenbergMarquardt | _SGD:
         if self.fit.optimizer_ == "gauss_newton":
             return _LevenbergMarquardt(self)
         if self.fit.optimizer_ == "sgd":
-            return torch.optim.SGD(self.params, lr=self.step_size)
+            return _SGD(self.params, self.step_size)
         if self.fit.optimizer_ == "adam":
             return torch.optim.Adam(self.params, lr=self.step_size)
         # One step is up to _LBFGS_ITERATIONS iterations: torch's L-BFGS stalls when called
@@ -515,18 +587,19 @@ class _Training:
             residuals = k_hat - self.k
             loss = float(residuals.square().mean())
             norm = float((jacobian.T @ residuals).norm()) * 2 / self.k.shape[0]
-            self.jacobian = jacobian  # at the weights the fit ends with, for the intervals
+            parts = solver.decompose(jacobian, residuals)
             if step == 1:
                 self.initial_loss, self.initial_norm = loss, norm
             else:
-                outcome = self._verdict(step - 1, change, loss, norm, k_hat, lam)
+                offset = _noise_floor(residuals, parts[3])
+                outcome = self._verdict(step - 1, change, loss, norm, k_hat, lam, offset)
                 if outcome is not None:
                     return self._finish(*outcome)
             if step > self.fit.max_steps:
                 break
             self.steps = step
             before = self._vector()
-            trial = solver.step(jacobian, residuals)
+            trial = solver.step(residuals, parts)
             if trial is not None:
                 new_loss, k_hat, lam = trial
                 self.best_loss, self.best = new_loss, self._vector()
@@ -695,9 +768,11 @@ class _Training:
         norm: float,
         k_hat: torch.Tensor,
         lam: float | None,
+        offset: tuple[float, float] | None = None,
     ) -> tuple[Status, str] | None:
         """``_judge``'s tests on the loss, gradient norm, k_hat and lambda measured at the
-        weights after ``step``."""
+        weights after ``step``; with Gauss-Newton also ``offset``, the F statistic of what a
+        full step could still fit against the rest of the residuals, and its threshold."""
         rel_rms = math.sqrt(max(loss, 0.0) / self.k_scale) if self.k_scale > 0 else math.inf
         shrink = math.sqrt(loss / self.initial_loss) if self.initial_loss > 0 else 0.0
         scaled = norm / (self.initial_norm * shrink) if self.initial_norm * shrink > 0 else 0.0
@@ -711,10 +786,19 @@ class _Training:
             f"{shrink:.3g}; largest relative change of k_hat or lambda per check over the last "
             f"{len(self.answers)} check(s) {_fmt(moved)}"
         )
+        if offset is not None:
+            state += f"; F = {offset[0]:.3g} of what is left in the span of J against noise"
         if rel_rms <= self.floor:
             return "converged", (
                 f"converged at step {step}: loss at its noise-free floor, sqrt(loss / mean k^2) "
                 f"= {rel_rms:.3g} <= {_FLOOR_EPS} eps = {self.floor:.3g} ({state})"
+            )
+        if offset is not None and offset[0] <= offset[1]:
+            return "converged", (
+                f"converged at step {step}: loss at its noise floor, what a full Gauss-Newton "
+                f"step could still fit is no more than noise would leave there (F = "
+                f"{offset[0]:.3g} <= {offset[1]:.3g}, the F quantile at false-alarm rate "
+                f"{_NOISE_ALARM:g}; {state})"
             )
         if scaled <= _GRAD_TOL:
             return "converged", (
@@ -798,6 +882,24 @@ class _Training:
         return " ".join(parts)
 
 
+class _SGD:
+    """Plain gradient descent, p <- p - step * gradient: what torch.optim.SGD does without
+    momentum or weight decay, but torch's optimisers import its compiler on first use (3 s on
+    a 2-core machine, longer than all the default run's fits)."""
+
+    def __init__(self, params: list[torch.Tensor], step: float) -> None:
+        self.params = params
+        self.step_size = step
+
+    def step(self, closure: Callable[[], torch.Tensor]) -> torch.Tensor:
+        loss = closure()
+        with torch.no_grad():
+            for p in self.params:
+                if p.grad is not None:
+                    p.add_(p.grad, alpha=-self.step_size)
+        return loss
+
+
 class _LevenbergMarquardt:
     """Gauss-Newton with Levenberg's damping for the full-batch squared loss, on the SVD of the
     Jacobian J of k_hat in the weights (Nielsen's update of the damping).
@@ -821,18 +923,28 @@ class _LevenbergMarquardt:
     def reset(self) -> None:
         self.damping, self.growth = None, 2.0
 
-    def step(
-        self, jacobian: torch.Tensor, residuals: torch.Tensor
-    ) -> tuple[float, torch.Tensor, float | None] | None:
-        """Try damped steps from the current weights until one lowers the loss; returns its
-        (loss, k_hat, lambda estimate), or None (weights unchanged) after _LM_TRIALS tries."""
-        run = self.run
-        m = residuals.shape[0]
-        loss = float(residuals.square().mean())
+    @staticmethod
+    def decompose(
+        jacobian: torch.Tensor, residuals: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(u, s, vh) of J on the directions it resolves, and u^T r."""
         u, s, vh = torch.linalg.svd(jacobian, full_matrices=False)
         keep = s > s[0] * max(jacobian.shape) * torch.finfo(s.dtype).eps
         u, s, vh = u[:, keep], s[keep], vh[keep]
-        projected = u.T @ residuals
+        return u, s, vh, u.T @ residuals
+
+    def step(
+        self,
+        residuals: torch.Tensor,
+        parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    ) -> tuple[float, torch.Tensor, float | None] | None:
+        """Try damped steps from the current weights until one lowers the loss; returns its
+        (loss, k_hat, lambda estimate), or None (weights unchanged) after _LM_TRIALS tries.
+        ``parts`` is ``decompose(J, residuals)``."""
+        run = self.run
+        m = residuals.shape[0]
+        loss = float(residuals.square().mean())
+        u, s, vh, projected = parts
         if self.damping is None:
             self.damping = _LM_DAMPING * float(s[0]) ** 2 if s.numel() else 1.0
         start = parameters_to_vector(run.params).detach()
@@ -870,6 +982,23 @@ def _answer_change(
     if lam is not None and old_lam is not None:
         change = max(change, abs(lam - old_lam) / abs(lam) if lam != 0 else abs(old_lam))
     return change
+
+
+def _noise_floor(residuals: torch.Tensor, projected: torch.Tensor) -> tuple[float, float]:
+    """(F, threshold): the residuals' energy per direction in the span of J (what a full
+    Gauss-Newton step would still remove) against their energy per remaining degree of freedom
+    (Bates and Watts' relative offset, squared). If the rest is noise and the fit is done to
+    the noise's precision, F follows an F(rank, m - rank) law; the threshold is its quantile
+    at 1 - _NOISE_ALARM. (inf, threshold) when there is nothing to compare with."""
+    m, rank = residuals.shape[0], projected.shape[0]
+    if m <= rank or rank == 0:
+        return math.inf, math.inf
+    inside = float(projected.square().sum())
+    outside = float(residuals.square().sum()) - inside
+    threshold = float(special.fdtri(rank, m - rank, 1 - _NOISE_ALARM))
+    if outside <= 0:
+        return math.inf, threshold
+    return (inside / rank) / (outside / (m - rank)), threshold
 
 
 def _fmt(value: float) -> str:

@@ -12,6 +12,7 @@ from pathfit._types import Design, PathValues, TargetValues
 from pathfit._validation import check_choice, check_int, check_tensor
 from pathfit.choices import INTERVAL_METHODS, IntervalMethod
 from pathfit.estimators._base import AbstractEstimator
+from pathfit.estimators._curve import LamCurve, lam_curve
 from pathfit.estimators._data import check_data, check_level
 from pathfit.estimators._linalg import LinearSolution
 from pathfit.estimators._result import FitResult
@@ -200,6 +201,11 @@ class LeastSquares(AbstractEstimator):
             ),
         )
         return self
+
+    def lam_curve(self, x: torch.Tensor) -> LamCurve | None:
+        """lambda_hat(x) on the points ``x`` with its pointwise band at ``level``, for a
+        polynomial lambda(x) (from the coefficients' covariance); None for other models."""
+        return lam_curve(self.model_, x, level=self.level, uncertainty=self.uncertainty_)
 
     def predict(self, paths: Paths) -> TargetValues:
         """k_hat_j for new paths at the fitted coefficients."""

@@ -47,6 +47,12 @@ class AbstractModel(nn.Module, abc.ABC):
         """(batch, n_params) derivatives of ``forward(inputs)`` in the trainable parameters,
         flattened in the order of ``parameters()``."""
 
+    def path_terms(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        """(n_paths, batch) each path's term of k_hat, where k_hat_j is their mean over the
+        paths (what a path-clustered covariance needs); None for a model that reads all paths
+        at once."""
+        return None
+
     def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
         """(n_params,) derivative of ``lam_estimate(inputs)`` in the parameters, or None if the
         model has no single-number lambda."""

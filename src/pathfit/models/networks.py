@@ -235,20 +235,30 @@ class PointwiseMLP(AbstractModel):
         return (self.lam(inputs) * inputs.square()).mean(dim=-1)
 
     def lam_estimate(self, inputs: torch.Tensor) -> float | None:
-        """The mean of lambda_theta(x) over every observed x."""
-        with torch.no_grad():
-            return float(self.lam(inputs).mean())
+        """The mean of lambda_theta(x) over every observed x, weighted by x^2: the weight each
+        x carries in k, so the one lambda the aggregates pin down (sum_j k_hat_j / sum_j s_j,
+        the constant that predicts the same total k). An unweighted mean would lean on
+        lambda_theta near x = 0, which k hardly sees."""
+        return self.predict_with_lam(inputs)[1]
 
     def predict_with_lam(self, inputs: torch.Tensor) -> tuple[torch.Tensor, float | None]:
         with torch.no_grad():
-            lam = self.lam(inputs)
-            return (lam * inputs.square()).mean(dim=-1), float(lam.mean())
+            square = inputs.square()
+            k_hat = (self.lam(inputs) * square).mean(dim=-1)
+            total = float(square.sum())
+            lam = float(k_hat.sum() * inputs.shape[-1]) / total if total > 0 else math.nan
+            return k_hat, lam
 
     def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
         return self._jacobian(inputs, inputs.square() / inputs.shape[-1])
 
+    def path_terms(self, inputs: torch.Tensor) -> torch.Tensor | None:
+        with torch.no_grad():
+            return (self.lam(inputs) * inputs.square()).T
+
     def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
-        return self._jacobian(inputs, torch.full_like(inputs, 1 / inputs.numel())).sum(dim=0)
+        square = inputs.square()
+        return self._jacobian(inputs, square / square.sum().clamp_min(1e-300)).sum(dim=0)
 
     def lam_jacobian(self, x: torch.Tensor) -> torch.Tensor:
         """(len(x), n_params) derivatives of lambda_theta at each value of the 1-d ``x``."""
