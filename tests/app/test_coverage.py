@@ -181,12 +181,30 @@ def test_population_noise_adds_no_noise_std_and_says_so():
 
 
 def test_methods_run_is_respected_with_the_reference_column_last():
-    config = RunConfig(methods={"run": ["gradient", "seed_network"]})
+    config = RunConfig(
+        sampling={"n_paths": 20, "n_times": 100}, methods={"run": ["gradient", "seed_network"]}
+    )
     report = run_coverage(config, replicates=3)
-    assert [row.name for row in report.methods] == ["gradient", "least_squares_classical"]
-    assert list(report.skipped) == ["seed_network"]
-    assert "SeedNetwork" in report.skipped["seed_network"]
-    assert "no interval" in report.skipped["seed_network"]
+    assert [row.name for row in report.methods] == [
+        "gradient",
+        "seed_network",
+        "least_squares_classical",
+    ]
+    assert report.skipped == {}
+
+
+def test_networks_are_tested_on_their_one_lambda():
+    config = RunConfig(
+        sampling={"n_paths": 20, "n_times": 100},
+        target={"noise_std": 0.2},
+        methods={"run": ["seed_network", "pointwise_mlp"]},
+    )
+    report = run_coverage(config, replicates=3)
+    for row in report.methods[:2]:
+        assert list(row.coverage_by_param) == ["lam"]
+        assert row.n_without_interval == 0
+        assert row.interval == "classical"
+        assert 0 < row.mean_ci_width < 0.1
 
 
 def test_unset_methods_run_tests_the_default_set():
@@ -197,13 +215,6 @@ def test_unset_methods_run_tests_the_default_set():
         "least_squares_classical",
     ]
     assert report.skipped == {}
-
-
-@pytest.mark.parametrize("run", [["seed_network"], ["seed_network", "pointwise_mlp"]])
-def test_a_selection_with_nothing_to_test_is_an_error_naming_methods_run(run):
-    with pytest.raises(InputError, match=r"methods\.run") as caught:
-        run_coverage(RunConfig(methods={"run": run}), replicates=2)
-    assert "interval" in str(caught.value)
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -273,9 +284,12 @@ def test_coverage_json_records_seed_config_versions_and_noise(tmp_path: Path):
     assert data["noise_std"] == 0.2
     assert data["noise_std_source"] == "target.noise_std"
     assert "target.noise_std" in data["noise_std_note"]
-    assert [m["name"] for m in data["methods"]] == ["least_squares", "least_squares_classical"]
-    assert [s["name"] for s in data["skipped"]] == ["seed_network"]
-    assert "no interval" in data["skipped"][0]["reason"]
+    assert [m["name"] for m in data["methods"]] == [
+        "least_squares",
+        "seed_network",
+        "least_squares_classical",
+    ]
+    assert data["skipped"] == []
     assert data["config"]["seed"] == 7
     assert data["config"]["target"]["noise_std"] == 0.2
     assert data["config"]["methods"]["run"] == ["least_squares", "seed_network"]
@@ -285,17 +299,7 @@ def test_coverage_json_records_seed_config_versions_and_noise(tmp_path: Path):
     assert {"pathfit", "torch", "numpy", "python"} <= set(manifest["versions"])
     assert manifest["config_hash"].startswith("sha256:")
     assert manifest["started"] <= manifest["finished"]
-    assert "seed_network" in result.stdout  # the skipped method is said in the table caption
-
-
-def test_coverage_command_with_nothing_to_test_exits_2_naming_methods_run(tmp_path: Path):
-    config_file = tmp_path / "cov.toml"
-    config_file.write_text('[methods]\nrun = ["seed_network"]\n', encoding="utf-8")
-    out = tmp_path / "cov"
-    result = _invoke("coverage", "-c", config_file, "-r", 2, "-o", out)
-    assert result.exit_code == 2, (result.stdout, result.stderr)
-    assert "methods.run" in result.stderr
-    assert not (out / "coverage.json").exists()
+    assert "seed_network" in result.stdout
 
 
 def test_coverage_command_with_bad_noise_exits_2_with_one_line(tmp_path: Path):
