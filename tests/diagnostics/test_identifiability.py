@@ -16,7 +16,13 @@ from typer.testing import CliRunner
 import pathfit as pf
 from pathfit.cli import app
 from pathfit.diagnostics import identify, linear_identifiability, network_identifiability
-from pathfit.models import ConstantLambda, PointwiseMLP, PolynomialLambda, SeedNetwork
+from pathfit.models import (
+    AbstractModel,
+    ConstantLambda,
+    PointwiseMLP,
+    PolynomialLambda,
+    SeedNetwork,
+)
 from pathfit.targets import ConstantLam
 
 
@@ -260,13 +266,25 @@ def test_network_identifiability_of_a_linear_network_is_its_design_rank():
     inputs = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     inputs = torch.cat([inputs, inputs.sum(dim=1, keepdim=True)], dim=1)
 
-    class Linear(torch.nn.Module):
+    class Linear(AbstractModel):
         def __init__(self) -> None:
             super().__init__()
             self.w = torch.nn.Parameter(torch.ones(3, dtype=torch.float64))
 
+        def prepare(self, paths: pf.Paths) -> torch.Tensor:
+            return paths.values.T
+
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return x @ self.w
+
+        def lam_estimate(self, inputs: torch.Tensor) -> float | None:
+            return None
+
+        def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
+            # the model's own derivative, checked here against autograd's
+            (column,) = torch.autograd.grad(self(inputs[:1]).sum(), [self.w])
+            assert torch.equal(column, inputs[0])
+            return inputs
 
     report = network_identifiability(Linear(), inputs)
     assert report.rank == 2

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from torch.func import functional_call, jvp, vmap
 
 from pathfit._types import Design, PathValues
 from pathfit.linalg import ScaledSVD
@@ -192,30 +191,10 @@ def _cancellations(
     return out
 
 
-def network_identifiability(
-    model: torch.nn.Module, inputs: torch.Tensor, *, chunk_size: int = 8
-) -> Identifiability:
-    """Rank and scaled condition number of the Jacobian of the predictions in the weights.
-
-    The Jacobian is built column by column with forward-mode products, ``chunk_size`` weights
-    at a time, so memory stays at a few forward passes whatever the number of time points.
-    """
-    names = [name for name, p in model.named_parameters() if p.requires_grad]
-    params = [p.detach() for name, p in model.named_parameters() if p.requires_grad]
-    buffers = dict(model.named_buffers())
-    flat = torch.cat([p.reshape(-1) for p in params])
-    sizes = [p.numel() for p in params]
-
-    def predict(theta: torch.Tensor) -> torch.Tensor:
-        pieces = torch.split(theta, sizes)
-        weights = {n: piece.view_as(p) for n, piece, p in zip(names, pieces, params, strict=True)}
-        return functional_call(model, (weights, buffers), (inputs,))
-
-    def column(direction: torch.Tensor) -> torch.Tensor:
-        return jvp(predict, (flat,), (direction,))[1]
-
-    basis = torch.eye(flat.numel(), dtype=flat.dtype, device=flat.device)
-    jacobian = vmap(column, chunk_size=chunk_size)(basis).T  # (n_times, n_params)
+def network_identifiability(model: AbstractModel, inputs: torch.Tensor) -> Identifiability:
+    """Rank and scaled condition number of the Jacobian of the predictions in the weights (the
+    model's own ``jacobian``: one forward and one backward pass for pathfit's networks)."""
+    jacobian = model.jacobian(inputs).detach()  # (n_times, n_params)
     n_params = jacobian.shape[1]
     svd = ScaledSVD.of(jacobian)
     rank, cond = int(svd.rank), float(svd.condition_number)
