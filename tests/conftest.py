@@ -17,8 +17,8 @@ def _seed_everything() -> None:
 @pytest.fixture(autouse=True, scope="session")
 def _one_torch_thread():
     # The fits under test are small: a second intra-op thread buys nothing, and on a busy
-    # 2-core machine the threads' contention makes network fits ten times slower. pathfit's own
-    # worker threads (tiled simulation, coverage) still use every core.
+    # 2-core machine the threads' contention makes network fits ten times slower. Coverage's
+    # worker threads still use every core; the tiled simulation follows torch's count.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -15,11 +15,12 @@ from typing import Literal
 
 import torch
 
+from pathfit._threads import fixed_sum
 from pathfit._types import Design, PathValues, Times
 from pathfit._validation import check_choice, check_dtype, check_int
 from pathfit.exceptions import InputError
 from pathfit.processes import ABM, GBM, OU, AbstractProcess
-from pathfit.processes.tiling import TIME_TILE, available_cores, check_times, torch_threads
+from pathfit.processes.tiling import TIME_TILE, check_times, default_workers, torch_threads
 
 Backend = Literal["auto", "torch", "triton"]
 BACKENDS: tuple[Backend, ...] = ("auto", "torch", "triton")
@@ -41,7 +42,7 @@ def power_sums(values: PathValues, powers: Sequence[int]) -> Design:
         if q >= 2:
             power = power * values
         for b in (b for b, wanted in enumerate(powers) if wanted == q):
-            out[:, b] = values.shape[0] if q == 0 else power.sum(dim=0)
+            out[:, b] = values.shape[0] if q == 0 else fixed_sum(power, dim=0)
     return out
 
 
@@ -108,8 +109,9 @@ def streamed_design(
     """Simulate ``n_paths`` paths of ``process`` and reduce them to their power design, never
     holding more than a few tiles of paths.
 
-    On the CPU the tiles are filled by ``workers`` threads (default: one per core) and reduced
-    in a fixed order, so the result does not depend on the threads and equals (to rounding)
+    On the CPU the tiles are filled by ``workers`` threads (default: one per core, at most
+    torch's thread count) and reduced in a fixed order, so the result does not depend on the
+    threads and equals (to rounding)
     ``power_design(process.sample_paths(n_paths, times, seed=seed).values, powers)``. On a CUDA
     device with Triton, ``backend="auto"`` runs one fused kernel that draws its own normals
     (Philox, in-kernel) and never writes x to memory: the same law, other random numbers;
@@ -169,7 +171,8 @@ def simulate_designs(
     """Times and power designs of R independent datasets, one per seed, in one call.
 
     Dataset r is exactly what ``simulate(process, ..., seed=seeds[r])`` would give, reduced to
-    its design: the datasets are spread over ``workers`` CPU threads, each simulating its
+    its design: the datasets are spread over ``workers`` CPU threads (default:
+    ``default_workers()``, one per core up to torch's thread count), each simulating its
     datasets tile by tile, so no dataset's paths are ever held whole.
 
     Returns:
@@ -194,7 +197,7 @@ def simulate_designs(
             sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
         return times, sums / n_paths
 
-    workers = max(1, min(len(seeds), workers or available_cores()))
+    workers = max(1, min(len(seeds), workers or default_workers()))
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, seeds))
     return torch.stack([t for t, _ in results]), torch.stack([d for _, d in results])

@@ -2,7 +2,8 @@
 
 Shared by the estimators (least squares, batched fits, uncertainty) and the diagnostics
 (identifiability). The SVD never forms Phi^T Phi, so a solve keeps the accuracy the data allow
-even when the columns differ by orders of magnitude (x^0 next to x^5).
+even when the columns differ by orders of magnitude (x^0 next to x^5). Its sums and its SVD
+give the same bits on any number of torch threads (``pathfit._threads``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pathfit._threads import fixed_sum, svd
 from pathfit._types import Design, Params, TargetValues
 
 
@@ -30,9 +32,9 @@ class ScaledSVD:
     @classmethod
     def of(cls, design: Design) -> ScaledSVD:
         n_times, n_params = design.shape[-2:]
-        norms = torch.linalg.vector_norm(design, dim=-2)
+        norms = fixed_sum(design.square(), dim=-2).sqrt()
         safe = torch.where(norms > 0, norms, torch.ones_like(norms))
-        u, s, vh = torch.linalg.svd(design / safe.unsqueeze(-2), full_matrices=False)
+        u, s, vh = svd(design / safe.unsqueeze(-2))
         tol = s[..., :1] * max(n_times, n_params) * torch.finfo(design.dtype).eps
         keep = s > tol
         rank = keep.sum(dim=-1)
@@ -43,7 +45,9 @@ class ScaledSVD:
 
     def solve(self, targets: TargetValues) -> Params:
         """Minimum-norm least-squares coefficients for targets (..., n_times)."""
-        projected = self.s_inv * (self.u.mT @ targets.unsqueeze(-1)).squeeze(-1)
+        # u^T k as sums over the times: a single column's would be one dot product, whose
+        # rounding depends on the threads
+        projected = self.s_inv * fixed_sum(self.u * targets.unsqueeze(-1), dim=-2)
         return (self.vh.mT @ projected.unsqueeze(-1)).squeeze(-1) / self.norms
 
     def inverse_gram(self) -> torch.Tensor:
@@ -62,5 +66,5 @@ class ScaledSVD:
             )
         if dof <= 0:
             return None, f"no residual degrees of freedom ({n_times} times, {n_params} parameters)"
-        sigma2 = residuals.square().sum() / dof
+        sigma2 = fixed_sum(residuals.square()) / dof
         return sigma2 * self.inverse_gram(), ""

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 
 from pathfit import _random
+from pathfit._threads import fixed_mean
 from pathfit._types import PathValues, TargetValues, Times
 from pathfit._validation import check_real, check_tensor
 from pathfit.design import power_design
@@ -173,7 +174,7 @@ class CallableLam(AbstractSpec):
         return out
 
     def aggregate(self, values: PathValues) -> TargetValues:
-        return (self.lam(values) * values.square()).mean(dim=0)
+        return fixed_mean(self.lam(values) * values.square(), dim=0)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from scipy import special
 
+from pathfit._threads import fixed_sum, svdvals
 from pathfit._validation import check_int, check_real, check_tensor
 from pathfit.estimators._data import check_level
 from pathfit.exceptions import InputError
@@ -71,7 +72,7 @@ def _classical(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     m, p = designs.shape[1:]
     residuals = targets - (designs @ coef.unsqueeze(-1)).squeeze(-1)
-    sigma2 = residuals.square().sum(dim=-1) / (m - p)
+    sigma2 = fixed_sum(residuals.square(), dim=-1) / (m - p)
     variance = sigma2.unsqueeze(-1) * svd.inverse_gram().diagonal(dim1=-2, dim2=-1)
     stderr = torch.where((svd.rank == p).unsqueeze(-1), variance.sqrt(), torch.nan)
     q = float(special.stdtrit(m - p, 0.5 + level / 2))
@@ -110,14 +111,15 @@ def batched_gradient(
     max_steps = check_int("max_steps", max_steps, minimum=1)
     tol = check_real("tol", tol, nonnegative=True)
     r, m, p = designs.shape
-    step = m / (2 * torch.linalg.matrix_norm(designs, ord=2).square())  # 1 / L_r
+    step = m / (2 * svdvals(designs)[..., 0].square())  # 1 / L_r
     coef = designs.new_zeros((r, p))
     active = torch.ones(r, dtype=torch.bool)
     steps = torch.zeros(r, dtype=torch.long)
 
     def gradient(c: torch.Tensor) -> torch.Tensor:
         residuals = (designs @ c.unsqueeze(-1)).squeeze(-1) - targets
-        return (2 / m) * (designs.mT @ residuals.unsqueeze(-1)).squeeze(-1)
+        # Phi^T r as sums over the times (the same bits on any number of threads)
+        return (2 / m) * fixed_sum(designs * residuals.unsqueeze(-1), dim=-2)
 
     initial = gradient(coef).abs().amax(dim=-1)
     for _ in range(max_steps):

@@ -83,7 +83,8 @@ class AbstractProcess(abc.ABC):
             seed: integer seed.
             reduce: what to keep of a tile's values (<= PATH_BLOCK, <= TIME_TILE); called on
                 the worker threads.
-            workers: CPU threads (default: one per core where that pays).
+            workers: CPU threads (default: one per core where that pays, at most torch's
+                thread count).
         """
         n_paths = check_int("n_paths", n_paths, minimum=1)
         times = check_times(times)
@@ -148,7 +149,8 @@ class AbstractProcess(abc.ABC):
             times: (n_times,) tensor of sorted observation times; its dtype and device are used.
             seed: integer seed; the same seed gives identical values.
             generator: alternatively, a torch generator from which the seed is drawn.
-            workers: threads that fill tiles on the CPU (default: one per core).
+            workers: threads that fill tiles on the CPU (default: one per core, at most
+                torch's thread count).
 
         Returns:
             Paths with ``values`` (n_paths, n_times).

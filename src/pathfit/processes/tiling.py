@@ -13,15 +13,14 @@ to fill one of its tiles (``AbstractProcess.map_tiles`` gives its own).
 
 from __future__ import annotations
 
-import contextlib
 import os
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import torch
 
+from pathfit._threads import torch_threads as torch_threads
 from pathfit._types import PathValues, Times
 from pathfit._validation import check_tensor
 from pathfit.exceptions import InputError
@@ -64,7 +63,7 @@ def map_tiles(
         fill: the values (block_paths, tile_times) of tile ``tile`` of block ``block``, from
             the block's state, which it updates to the state at the tile's last time.
         reduce: what to keep of a tile's values.
-        workers: threads on the CPU (None: one per core where that pays).
+        workers: threads on the CPU (None: ``default_workers()`` where that pays, else one).
     """
     states = [initial_state(n) for n in block_sizes(n_paths)]
     workers = _workers(workers, len(states), n_paths * times.shape[0], times.device)
@@ -86,29 +85,18 @@ def map_tiles(
                     yield block, tile, result
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run torch's CPU operators on ``n`` threads inside the block (None: leave as is).
-
-    The count is process-wide, so only the main thread changes it: code running in a pool
-    (batched simulation, say) relies on whoever started the pool to have set it.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        n = None
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def available_cores() -> int:
     """The CPU cores this process may run on (its affinity where the system says, else all)."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def default_workers() -> int:
+    """The threads a pool fills tiles on by default: one per core this process may use, at
+    most torch's thread count, so that the caller's ``torch.set_num_threads`` (``--threads``)
+    bounds the simulation too."""
+    return max(1, min(available_cores(), torch.get_num_threads()))
 
 
 def _workers(workers: int | None, n_blocks: int, n_points: int, device: torch.device) -> int:
@@ -118,7 +106,7 @@ def _workers(workers: int | None, n_blocks: int, n_points: int, device: torch.de
         # a thread pool pays off from a few blocks and ~1e5 points on (measured: 1000 x 1000
         # runs 1.6x faster on 2 threads, 100 x 1000 in two uneven blocks 1.5x slower)
         many = n_blocks >= 4 and n_points >= 1 << 17
-        workers = available_cores() if many else 1
+        workers = default_workers() if many else 1
     return max(1, min(workers, n_blocks))
 
 
