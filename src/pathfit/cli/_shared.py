@@ -37,12 +37,30 @@ OutputOption = Annotated[
 SeedOption = Annotated[
     int | None, typer.Option("--seed", metavar="N", help="overrides the config's seed")
 ]
+
+
+def threads_count(text: str) -> int:
+    """The value of --threads: a whole number of threads, at least one."""
+    try:
+        threads = int(text)
+    except ValueError:
+        raise typer.BadParameter(f"expected a whole number of threads, found {text!r}") from None
+    if threads < 1:
+        raise typer.BadParameter(f"expected at least 1 thread, found {threads}")
+    return threads
+
+
+def threads_option(description: str) -> Any:
+    """A --threads option (metavar N) described by ``description``, parsed by ``threads_count``."""
+    return typer.Option("--threads", metavar="N", parser=threads_count, help=description)
+
+
 ThreadsOption = Annotated[
     int | None,
-    typer.Option(
-        "--threads",
-        metavar="N",
-        help="torch threads of every fit (default: chosen from each fit's size)",
+    threads_option(
+        "CPU threads of the whole command: torch's, and those that simulate (default: the "
+        "config's threads, else one per core for simulating and a count chosen from each "
+        "fit's size)"
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")]
@@ -153,9 +171,22 @@ def load(config: Path | None, seed: int | None, threads: int | None = None) -> R
         cfg = cfg.model_copy(update={"seed": seed})
     if threads is not None:
         if threads < 1:
-            raise InputError("--threads", threads, "at least 1 torch thread")
+            raise InputError("--threads", threads, "at least 1 thread")
         cfg = cfg.model_copy(update={"threads": threads})
     return cfg
+
+
+@contextlib.contextmanager
+def command_threads(threads: int | None) -> Iterator[None]:
+    """Run the command on ``threads`` torch threads (None: as it is), which also bounds the
+    threads that simulate; the caller's count comes back afterwards."""
+    if threads is None:
+        yield
+        return
+    from pathfit._threads import torch_threads  # imports torch: only when a command runs
+
+    with torch_threads(threads):
+        yield
 
 
 def output_folder(output: str | None, seed: int, kind: str) -> Path:

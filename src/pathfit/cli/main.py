@@ -21,12 +21,14 @@ from pathfit.cli._shared import (
     QuietOption,
     SeedOption,
     ThreadsOption,
+    command_threads,
     console,
     explain_errors,
     load,
     output_folder,
     progress,
     say,
+    threads_option,
 )
 from pathfit.exceptions import InputError
 
@@ -77,7 +79,7 @@ def run(
     cfg = load(config, seed, threads)
     folder = output_folder(output, cfg.seed, "run")
     steps = len(selected_methods(cfg)) + 1 + bool(cfg.lambda_x.coef)
-    with progress("simulating", steps, quiet) as step:
+    with command_threads(cfg.threads), progress("simulating", steps, quiet) as step:
         outcome = run_experiment(cfg, on_method=lambda name: step(f"fitting {name}"))
     _finish(outcome, folder, "pathfit run")
 
@@ -91,15 +93,17 @@ def simulate_command(
     config: ConfigOption = None,
     seed: SeedOption = None,
     layout: Annotated[Layout, typer.Option(help="rows of the CSV or Parquet file")] = "long",
+    threads: ThreadsOption = None,
 ) -> None:
     """Simulate the configured experiment and write its paths and targets (and the true
     parameters beside them) to a data file that `pathfit fit` reads back."""
     from pathfit.app.experiment import simulate_experiment
     from pathfit.datafiles import check_format, write_dataset
 
-    cfg = load(config, seed)
+    cfg = load(config, seed, threads)
     check_format(output)  # before simulating: a bad name costs nothing
-    paths, targets, spec = simulate_experiment(cfg)
+    with command_threads(cfg.threads):
+        paths, targets, spec = simulate_experiment(cfg)
     written = write_dataset(output, paths, targets, truth=spec.to_truth(), layout=layout)
     say(
         console(),
@@ -134,7 +138,10 @@ def fit(
     if dataset.omitted_times:
         n = dataset.omitted_times
         say(out, f"omitted {n} time{'s' if n > 1 else ''} with missing values", style="dim")
-    with progress("fitting", len(selected_methods(cfg)), quiet) as step:
+    with (
+        command_threads(cfg.threads),
+        progress("fitting", len(selected_methods(cfg)), quiet) as step,
+    ):
         outcome = fit_data(
             cfg,
             dataset.paths,
@@ -187,7 +194,7 @@ def coverage(
 
     cfg = load(config, seed, threads)
     folder = output_folder(output, cfg.seed, "coverage")
-    with progress("replicates", replicates, quiet) as step:
+    with command_threads(cfg.threads), progress("replicates", replicates, quiet) as step:
         report = run_coverage(
             cfg, replicates=replicates, noise=noise, on_replicate=lambda r: step("replicates")
         )
@@ -227,7 +234,7 @@ def config_command(
 
 @app.command()
 @explain_errors
-def check(config: ConfigOption = None) -> None:
+def check(config: ConfigOption = None, threads: ThreadsOption = None) -> None:
     """Compare every built-in model's autograd gradient with central finite differences.
 
     Exit code 0 when all pass, 1 when any fails.
@@ -235,7 +242,9 @@ def check(config: ConfigOption = None) -> None:
     from pathfit.app.checks import check_builtin_models
     from pathfit.cli import tables
 
-    checks = check_builtin_models(load(config, None))
+    cfg = load(config, None, threads)
+    with command_threads(cfg.threads):
+        checks = check_builtin_models(cfg)
     console().print(tables.checks_table(checks))
     for failed in (c for c in checks if not c.passed):
         typer.echo(failed.message, err=True)
@@ -248,6 +257,13 @@ def check(config: ConfigOption = None) -> None:
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="smaller sizes, fewer repeats")] = False,
     output: OutputOption = None,
+    threads: Annotated[
+        int | None,
+        threads_option(
+            "threads of every measure not marked '1 thread': torch's, and those that simulate "
+            "(default: one per core this process may use)"
+        ),
+    ] = None,
     quiet: QuietOption = False,
 ) -> None:
     """Measure speed side by side: pathfit against NumPy and plain torch, streamed memory,
@@ -258,7 +274,9 @@ def bench(
 
     folder = output_folder(output, 0, "bench")
     with progress("benchmarking", BENCH_STEPS, quiet) as step:
-        report = run_bench(quick, progress=lambda what: step(f"benchmarking: {what}"))
+        report = run_bench(
+            quick, progress=lambda what: step(f"benchmarking: {what}"), threads=threads
+        )
     out = console()
     path = write_json_atomic(folder / "bench.json", report.to_json())  # before printing
     out.print(tables.bench_table(report))

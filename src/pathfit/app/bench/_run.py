@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -32,17 +33,26 @@ BENCH_STEPS: int = len(STEPS)
 """How many times ``run_bench`` calls ``progress`` (a skipped step is announced too)."""
 
 
-def run_bench(quick: bool = False, progress: Callable[[str], None] | None = None) -> BenchReport:
+def run_bench(
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+    threads: int | None = None,
+) -> BenchReport:
     """Every measurement of ``pathfit bench`` and ``make bench``, side by side in one run.
 
     Args:
         quick: smaller sizes and fewer repeats (``Plan.make``).
         progress: called BENCH_STEPS times, with each step's name as it starts.
+        threads: ``Plan.threads``, the threads of every measure not marked "1 thread" (None:
+            the plan's, one per core this process may use).
 
     Returns:
         The report: a title, display rows, and every figure (``to_json()`` for bench.json).
     """
-    return run_plan(Plan.make(quick), progress, quick=quick)
+    plan = Plan.make(quick)
+    if threads is not None:
+        plan = dataclasses.replace(plan, threads=threads)
+    return run_plan(plan, progress, quick=quick)
 
 
 def run_plan(
