@@ -133,11 +133,6 @@ def test_gradient_fit_of_a_linear_model_is_the_same_on_1_and_2_threads(model):
         _assert_same(one[what], two[what], what)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gradient.py: the loss (k_hat - k).square().mean() over > 32768 times is summed "
-    "in thread-dependent shares; pathfit._threads.fixed_mean fixes it",
-)
 def test_gradient_fit_on_many_times_is_the_same_on_1_and_2_threads():
     paths, targets = _data(5, 40_000, torch.float32)
     model = PolynomialLambda(1)
@@ -146,13 +141,6 @@ def test_gradient_fit_on_many_times_is_the_same_on_1_and_2_threads():
         _assert_same(one[what], two[what], what)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="depend on the threads: models/networks.py, _Standardize.fit's values.std() and "
-    ".mean() over every path value, PointwiseMLP's square.sum() in predict_with_lam and "
-    "lam_gradient; gradient.py, the Levenberg-Marquardt step's torch.linalg.svd(jacobian). "
-    "pathfit._threads.fixed_sum, fixed_mean and svd fix them (checked by patching)",
-)
 @pytest.mark.parametrize(
     ("make_model", "n_paths", "n_times"),
     [(lambda n: SeedNetwork(n), 200, 2000), (lambda n: PointwiseMLP(), 40, 1000)],

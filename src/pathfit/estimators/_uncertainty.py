@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from scipy import special
 
+from pathfit._threads import fixed_mean, fixed_sum
 from pathfit._types import Design, Params, PathValues, TargetValues
 from pathfit.choices import IntervalMethod
 from pathfit.estimators._linalg import LinearSolution, solution_at, solve_least_squares
@@ -53,11 +54,11 @@ class Uncertainty:
 
 def autocorrelation(residuals: TargetValues, lag: int) -> float:
     """Sample autocorrelation of the residuals at ``lag`` along their (time) order."""
-    r = residuals - residuals.mean()
-    denominator = float(r.square().sum())
+    r = residuals - fixed_mean(residuals)
+    denominator = float(fixed_sum(r.square()))
     if denominator == 0 or lag >= r.shape[0]:
         return 0.0
-    return float((r[lag:] * r[:-lag]).sum()) / denominator
+    return float(fixed_sum(r[lag:] * r[:-lag])) / denominator
 
 
 def choose_interval(
@@ -81,7 +82,7 @@ def choose_interval(
     """
     m = residuals.shape[0]
     scale = float(targets.abs().max()) if m else 0.0
-    rms = float(residuals.square().mean().sqrt())
+    rms = float(fixed_mean(residuals.square()).sqrt())
     if rms <= 1e3 * torch.finfo(residuals.dtype).eps * max(scale, 1e-300):
         return "classical", "the fit is exact to rounding: the residuals carry no noise to study"
     if m < 20:
@@ -123,7 +124,7 @@ def path_noise(path_terms: PathValues) -> float:
     n = path_terms.shape[0]
     if n < 2:
         return math.inf
-    return float((path_terms.var(dim=0) / n).mean().sqrt())
+    return float(fixed_mean(path_terms.var(dim=0) / n).sqrt())
 
 
 def classical(solution: LinearSolution, level: float, reason: str) -> Uncertainty:
@@ -151,12 +152,20 @@ def newey_west(
         return Uncertainty("hac", reason, None, _deficient(int(svd.rank), p, m), z)
     bread = svd.inverse_gram()
     scores = design * residuals.unsqueeze(1)
-    meat = scores.T @ scores
+    meat = _cross(scores, scores)
     for lag in range(1, min(lags, m - 1) + 1):
-        cross = scores[lag:].T @ scores[:-lag]
+        cross = _cross(scores[lag:], scores[:-lag])
         meat = meat + (1 - lag / (lags + 1)) * (cross + cross.T)
     cov = bread @ meat @ bread * (m / (m - p))
     return Uncertainty("hac", reason + f" ({lags} lags)", cov, "", z)
+
+
+def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a^T b over the times; with one column a dot product, summed in fixed chunks so that it
+    does not depend on the threads (a product with several outputs does not)."""
+    if a.shape[1] == 1:
+        return fixed_sum(a[:, 0] * b[:, 0]).reshape(1, 1)
+    return a.T @ b
 
 
 def path_bootstrap(

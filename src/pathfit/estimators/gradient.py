@@ -15,6 +15,7 @@ from scipy import special
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from pathfit import _random
+from pathfit._threads import fixed_mean, fixed_sum, svd, svdvals
 from pathfit._types import TargetValues
 from pathfit._validation import check_choice, check_int, check_real
 from pathfit.choices import (
@@ -28,7 +29,7 @@ from pathfit.choices import (
 )
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
-from pathfit.estimators._curve import LamCurve, lam_curve
+from pathfit.estimators._curve import LamCurve, lam_curve, lam_x_identification
 from pathfit.estimators._data import check_data, check_level, min_times
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
 from pathfit.estimators._threads import fit_threads, model_work
@@ -42,7 +43,7 @@ from pathfit.estimators._uncertainty import (
 from pathfit.estimators.holdout import split_times
 from pathfit.estimators.least_squares import linear_result
 from pathfit.exceptions import ConvergenceWarning, InputError
-from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
+from pathfit.models import AbstractLinearModel, AbstractModel, PointwiseMLP, SeedNetwork
 from pathfit.paths import Paths
 from pathfit.targets import Targets
 
@@ -335,9 +336,13 @@ class GradientFit(AbstractEstimator):
             notes.append(model.identification_note(inputs))
         lam = model.lam_estimate(inputs)
         with torch.no_grad():
-            residuals = k - model(inputs)
+            k_hat = model(inputs)
+        residuals = k - k_hat
+        jacobian = model.jacobian(inputs).detach()
+        if isinstance(model, PointwiseMLP):
+            notes.append(lam_x_identification(model, inputs, jacobian, k_hat))
         self.linearized_ = linearized_uncertainty(
-            model.jacobian(inputs).detach(),
+            jacobian,
             residuals,
             k,
             method=self.interval,
@@ -423,7 +428,7 @@ class _Training:
         if isinstance(self.model, AbstractLinearModel):
             return linear_curvature(self.inputs, per_sample=self.fit.mode != "full")
         if self.fit.optimizer_ == "gauss_newton":
-            top = float(torch.linalg.matrix_norm(self.model.jacobian(self.inputs).detach(), 2))
+            top = float(svdvals(self.model.jacobian(self.inputs).detach())[0])
             self.evaluations += 1
             return 2 * top**2 / self.k.shape[0], "Gauss-Newton, 2 s_max(J)^2 / m at the start"
         value, method = power_iteration_curvature(self._full_loss, self.params)
@@ -477,8 +482,8 @@ class _Training:
 
     def _loss(self, index: torch.Tensor | None) -> torch.Tensor:
         if index is None:
-            return (self.model(self.inputs) - self.k).square().mean()
-        return (self.model(self.inputs[index]) - self.k[index]).square().mean()
+            return fixed_mean((self.model(self.inputs) - self.k).square())
+        return fixed_mean((self.model(self.inputs[index]) - self.k[index]).square())
 
     def _full_loss(self) -> torch.Tensor:
         return self._loss(None)
@@ -585,8 +590,9 @@ class _Training:
             jacobian = self.model.jacobian(self.inputs).detach()
             self.evaluations += 1
             residuals = k_hat - self.k
-            loss = float(residuals.square().mean())
-            norm = float((jacobian.T @ residuals).norm()) * 2 / self.k.shape[0]
+            loss = float(fixed_mean(residuals.square()))
+            gradient = fixed_sum(jacobian * residuals.unsqueeze(1), dim=0) * 2 / self.k.shape[0]
+            norm = float(gradient.norm())
             parts = solver.decompose(jacobian, residuals)
             if step == 1:
                 self.initial_loss, self.initial_norm = loss, norm
@@ -928,10 +934,10 @@ class _LevenbergMarquardt:
         jacobian: torch.Tensor, residuals: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(u, s, vh) of J on the directions it resolves, and u^T r."""
-        u, s, vh = torch.linalg.svd(jacobian, full_matrices=False)
+        u, s, vh = svd(jacobian)
         keep = s > s[0] * max(jacobian.shape) * torch.finfo(s.dtype).eps
         u, s, vh = u[:, keep], s[keep], vh[keep]
-        return u, s, vh, u.T @ residuals
+        return u, s, vh, fixed_sum(u * residuals.unsqueeze(1), dim=0)
 
     def step(
         self,
@@ -943,7 +949,7 @@ class _LevenbergMarquardt:
         ``parts`` is ``decompose(J, residuals)``."""
         run = self.run
         m = residuals.shape[0]
-        loss = float(residuals.square().mean())
+        loss = float(fixed_mean(residuals.square()))
         u, s, vh, projected = parts
         if self.damping is None:
             self.damping = _LM_DAMPING * float(s[0]) ** 2 if s.numel() else 1.0
@@ -954,9 +960,9 @@ class _LevenbergMarquardt:
             vector_to_parameters(start - vh.T @ (projected * shrink / s), run.params)
             k_hat, lam = run.model.predict_with_lam(run.inputs)
             run.evaluations += 1
-            new_loss = float((k_hat - run.k).square().mean())
+            new_loss = float(fixed_mean((k_hat - run.k).square()))
             # the drop in loss the linearized model promised for this step
-            promised = loss - float((residuals - u @ (projected * shrink)).square().sum()) / m
+            promised = loss - float(fixed_sum((residuals - u @ (projected * shrink)).square())) / m
             if math.isfinite(new_loss) and new_loss < loss and promised > 0:
                 gain = (loss - new_loss) / promised
                 self.damping = mu * max(0.1, 1 - (2 * min(gain, 1.0) - 1) ** 3)
@@ -976,8 +982,8 @@ def _answer_change(
     k_hat: torch.Tensor, lam: float | None, old_k_hat: torch.Tensor, old_lam: float | None
 ) -> float:
     """The larger of the relative changes of k_hat (Euclidean, over the times) and of lambda."""
-    scale = float(k_hat.norm())
-    moved = float((k_hat - old_k_hat).norm())
+    scale = float(fixed_sum(k_hat.square()).sqrt())
+    moved = float(fixed_sum((k_hat - old_k_hat).square()).sqrt())
     change = moved / scale if scale > 0 else moved  # all zero now: the absolute change
     if lam is not None and old_lam is not None:
         change = max(change, abs(lam - old_lam) / abs(lam) if lam != 0 else abs(old_lam))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from pathfit._threads import fixed_mean, fixed_sum
 from pathfit._validation import check_choice, check_int
 from pathfit.choices import ACTIVATIONS, Activation
 from pathfit.exceptions import InputError
@@ -99,8 +100,10 @@ class _Standardize(nn.Module):
         self.register_buffer("scale", torch.ones((), dtype=torch.float64))
 
     def fit(self, values: torch.Tensor) -> None:
-        std = values.std()
-        self.shift = values.mean().detach().clone()
+        # sums in fixed chunks: the same scaling, hence the same fit, on any number of threads
+        mean = fixed_mean(values)
+        std = (fixed_sum((values - mean).square()) / max(values.numel() - 1, 1)).sqrt()
+        self.shift = mean.detach().clone()
         self.scale = torch.where(std > 0, std, torch.ones_like(std)).detach().clone()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -245,8 +248,8 @@ class PointwiseMLP(AbstractModel):
         with torch.no_grad():
             square = inputs.square()
             k_hat = (self.lam(inputs) * square).mean(dim=-1)
-            total = float(square.sum())
-            lam = float(k_hat.sum() * inputs.shape[-1]) / total if total > 0 else math.nan
+            total = float(fixed_sum(square))
+            lam = float(fixed_sum(k_hat) * inputs.shape[-1]) / total if total > 0 else math.nan
             return k_hat, lam
 
     def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -258,7 +261,7 @@ class PointwiseMLP(AbstractModel):
 
     def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
         square = inputs.square()
-        return self._jacobian(inputs, square / square.sum().clamp_min(1e-300)).sum(dim=0)
+        return self._jacobian(inputs, square / fixed_sum(square).clamp_min(1e-300)).sum(dim=0)
 
     def lam_jacobian(self, x: torch.Tensor) -> torch.Tensor:
         """(len(x), n_params) derivatives of lambda_theta at each value of the 1-d ``x``."""
