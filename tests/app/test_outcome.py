@@ -8,7 +8,7 @@ import pytest
 
 import pathfit as pf
 from pathfit.app.config import parse_config
-from pathfit.app.experiment import fit_data, run_experiment, simulate_experiment
+from pathfit.app.experiment import fit_data, run_experiment, simulate_experiment, x_grid
 from pathfit.targets import ConstantLam, KPolynomial, PolynomialLam, spec_from_truth
 
 
@@ -30,7 +30,7 @@ def test_outcome_compares_each_method_with_the_truth():
         assert lo <= method.estimate <= hi
         assert method.error is None
     data = json.loads(json.dumps(out.to_json(), allow_nan=False))
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == 3
     assert data["truth"] == {"lam": 0.25}
     assert data["methods"][0]["ci"] == list(out.methods[0].ci)
     assert data["methods"][0]["level"] == 0.95
@@ -107,6 +107,74 @@ def test_coefficients_of_another_family_are_not_compared():
     (ls,) = fit_data(config, paths, pf.make_targets(paths, truth), truth, "given").methods
     assert ls.truth is None and ls.abs_error is None
     assert ls.estimate is not None
+    # its lambda(x) is drawn, but there is no true lambda(x) beside it
+    assert ls.lam_curve is not None and ls.lam_curve.truth is None
+    assert ls.to_json()["lam_curve"]["truth"] is None
+
+
+def test_lam_curves_are_the_estimators_on_the_grid_with_the_true_lambda_x():
+    coef = (0.1, 0.0, 0.05)
+    config = _config(
+        target={"kind": "poly_lambda", "coef": list(coef), "noise_std": 0.01},
+        methods={"pointwise_mlp": {"hidden": [4], "max_steps": 5}},
+        lambda_x={"coef": list(coef), "widths": [4], "mlp_max_steps": 3, "max_degree": 2},
+    )
+    out = run_experiment(config)
+    grid = x_grid(out.paths.values)
+    truth = PolynomialLam(coef).lam(grid).tolist()
+    data = out.to_json()
+    assert [m["name"] for m in data["methods"]] == ["least_squares", "gradient", "pointwise_mlp"]
+    for method, entry in zip(out.methods, data["methods"], strict=True):
+        curve = entry["lam_curve"]
+        expected = method.estimator.lam_curve(grid).summary()
+        assert {key: curve[key] for key in expected} == expected, method.name
+        assert set(curve) == {*expected, "truth"}
+        assert curve["truth"] == truth  # exact: the true lambda(x) on the same grid
+        assert curve["level"] == 0.95 and curve["stderr"] is not None, curve["note"]
+        assert len(curve["x"]) == len(curve["lower"]) == 201
+        assert all(
+            lo <= lam <= hi
+            for lo, lam, hi in zip(curve["lower"], curve["lam"], curve["upper"], strict=True)
+        )
+    # the lambda(x) experiment's two fits, on the grid over the same observed x
+    lx = out.lambda_x
+    for fit, key in ((lx.least_squares, "least_squares"), (lx.mlp, "pointwise_mlp")):
+        curve = data["lambda_x"][key]["lam_curve"]
+        assert {k: curve[k] for k in curve if k != "truth"} == fit.lam_curve(grid).summary()
+        assert curve["truth"] == truth
+    assert data["lambda_x"]["x_range"] == [grid[0].item(), grid[-1].item()]
+
+
+def test_lam_curve_is_null_for_fits_without_a_lambda_x_and_the_truth_is_the_constant():
+    config = _config(
+        methods={
+            "run": ["least_squares", "seed_sgd", "seed_network", "pointwise_mlp"],
+            "seed_network": {"max_steps": 3},
+            "pointwise_mlp": {"hidden": [4], "max_steps": 3},
+        }
+    )
+    out = run_experiment(config)
+    entries = {m["name"]: m for m in out.to_json()["methods"]}
+    assert entries["seed_sgd"]["status"] == "diverged"
+    for name in ("least_squares", "seed_sgd", "seed_network"):
+        assert entries[name]["lam_curve"] is None, name
+    curve = entries["pointwise_mlp"]["lam_curve"]
+    assert curve["truth"] == [0.25] * 201
+    # given data without a truth record: the curve, and no truth beside it
+    given = fit_data(config, out.paths, out.targets, None, source="data.csv")
+    assert given.methods[-1].lam_curve.truth is None
+    assert given.to_json()["methods"][-1]["lam_curve"]["lam"] == curve["lam"]
+
+
+@pytest.mark.slow
+def test_noise_free_pointwise_mlp_learns_the_constant_on_the_whole_grid():
+    # the default experiment (100 paths, 1000 times, lambda = 0.25, no noise)
+    out = run_experiment(parse_config({"methods": {"run": ["pointwise_mlp"]}}))
+    (mlp,) = out.methods
+    curve = mlp.to_json()["lam_curve"]
+    assert mlp.status == "converged"
+    assert max(abs(lam - 0.25) for lam in curve["lam"]) < 1e-3
+    assert curve["truth"] == [0.25] * len(curve["x"])
 
 
 @pytest.mark.parametrize(

@@ -46,7 +46,10 @@ def constant_results() -> dict[str, Any]:
     config = parse_config(
         {
             "sampling": {"n_paths": 20, "n_times": 100},
-            "methods": {"run": ["least_squares", "seed_sgd", "gradient"]},
+            "methods": {
+                "run": ["least_squares", "seed_sgd", "gradient", "pointwise_mlp"],
+                "pointwise_mlp": {"hidden": [4], "max_steps": 3},
+            },
         }
     )
     return run_experiment(config).to_json()
@@ -101,6 +104,10 @@ def test_constant_run_with_a_diverged_method_validates(validator, constant_resul
     methods = by_name(constant_results)
     assert methods["seed_sgd"]["status"] == "diverged"
     assert methods["least_squares"]["ci"] is not None
+    # one lambda learns no lambda(x); the pointwise MLP's comes with its band and the truth
+    assert [m["lam_curve"] is not None for m in methods.values()] == [False] * 3 + [True]
+    curve = methods["pointwise_mlp"]["lam_curve"]
+    assert curve["stderr"] is not None and curve["truth"] == [0.25] * len(curve["x"])
     check_valid(validator, constant_results)
 
 
@@ -108,7 +115,10 @@ def test_poly_lambda_run_with_the_lambda_x_experiment_validates(validator, poly_
     methods = by_name(poly_results)
     assert len(methods["least_squares"]["ci"]) == len(POLY)
     assert isinstance(methods["pointwise_mlp"]["estimate"], float)
+    assert all(m["lam_curve"]["truth"] is not None for m in methods.values())
     assert poly_results["lambda_x"] is not None
+    for key in ("least_squares", "pointwise_mlp"):
+        assert poly_results["lambda_x"][key]["lam_curve"]["stderr"] is not None
     check_valid(validator, poly_results)
 
 
@@ -140,6 +150,13 @@ def _delete(path: list[str | int]) -> Callable[[dict[str, Any]], None]:
     return mutate
 
 
+def _copy_curve(source: int, target: int) -> Callable[[dict[str, Any]], None]:
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["methods"][target]["lam_curve"] = copy.deepcopy(doc["methods"][source]["lam_curve"])
+
+    return mutate
+
+
 # Each broken document, and where the schema must find the fault.
 BROKEN = {
     "unknown method key": (_set(["methods", 0, "ci95"], [0.2, 0.3]), ["methods", 0]),
@@ -159,6 +176,20 @@ BROKEN = {
     ),
     "an unknown status": (_set(["methods", 0, "status"], "ok"), ["methods", 0, "status"]),
     "an unknown manifest key": (_set(["manifest", "host"], "x"), ["manifest"]),
+    "a lambda(x) curve for a diverged fit": (_copy_curve(3, 1), ["methods", 1, "lam_curve"]),
+    "a method without lam_curve": (_delete(["methods", 0, "lam_curve"]), ["methods", 0]),
+    "a curve without truth": (
+        _delete(["methods", 3, "lam_curve", "truth"]),
+        ["methods", 3, "lam_curve"],
+    ),
+    "a band without standard errors": (
+        _set(["methods", 3, "lam_curve", "stderr"], None),
+        ["methods", 3, "lam_curve"],
+    ),
+    "a curve's level of 95": (
+        _set(["methods", 3, "lam_curve", "level"], 95),
+        ["methods", 3, "lam_curve"],
+    ),
 }
 
 

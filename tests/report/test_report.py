@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
@@ -30,7 +31,7 @@ from pathfit.report import (
     plot_targets_fit,
     write_report,
 )
-from pathfit.report.build import fitted_targets, lambda_x_curves
+from pathfit.report.build import build_figures, fitted_targets, lambda_x_curves
 from pathfit.report.figures import DPI, FIGSIZE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -171,19 +172,44 @@ def test_write_report_poly_lambda(poly_run: RunOutcome, tmp_path: Path) -> None:
     assert "## lambda(x)" in summary
 
 
-def test_lambda_x_band_is_the_least_squares_interval(poly_run: RunOutcome) -> None:
-    grid, curves, truth, band, label = lambda_x_curves(poly_run)
-    assert set(curves) == {"least_squares (degree 2)", "pointwise_mlp"}
-    assert truth is not None and band is not None and "95%" in label
-    lower, upper = band
+def test_lambda_x_bands_are_the_least_squares_and_mlp_curves(poly_run: RunOutcome) -> None:
+    grid, curves, truth, bands = lambda_x_curves(poly_run)
+    assert set(curves) == {"least_squares (degree 2)", "gradient (degree 2)", "pointwise_mlp"}
+    assert truth is not None
+    # two bands at most: the first polynomial's, then the pointwise MLP's, each the run's
+    # lam_curve (the estimator's lam_curve on the grid over the observed x)
+    assert [label for _, _, label in bands] == [
+        "95% band (least_squares, classical)",
+        f"95% band (pointwise_mlp, {poly_run.methods[-1].result.interval})",
+    ]
+    for (lower, upper, _), name in zip(bands, ("least_squares", "pointwise_mlp"), strict=True):
+        method = next(m for m in poly_run.methods if m.name == name)
+        expected = method.estimator.lam_curve(torch.from_numpy(grid))
+        np.testing.assert_array_equal(lower, expected.lower.numpy())
+        np.testing.assert_array_equal(upper, expected.upper.numpy())
+        assert np.all(upper - lower > 0)
+    lower, upper, _ = bands[0]
     centre = curves["least_squares (degree 2)"]
     assert np.all(lower <= centre) and np.all(centre <= upper)
-    # the noisy least-squares fit is close to the truth, and its band is not degenerate
+    # the noisy least-squares fit is close to the truth
     assert np.max(np.abs(centre - truth)) < 0.05
-    assert np.all(upper - lower > 0)
-    x = grid.numpy()
     values = poly_run.paths.values.numpy()
-    assert x[0] > values.min() and x[-1] < values.max()
+    assert grid[0] > values.min() and grid[-1] < values.max()
+
+
+def test_lambda_x_figure_draws_both_bands(poly_run: RunOutcome) -> None:
+    figure = next(f for f in build_figures(poly_run) if f.filename == "lambda_x.png")
+    assert "(least_squares, classical) shaded" in figure.caption
+    assert "(pointwise_mlp, " in figure.caption and "outlined" in figure.caption
+
+
+def test_a_constant_run_draws_the_mlp_band(constant_run: RunOutcome) -> None:
+    _, curves, truth, bands = lambda_x_curves(constant_run)
+    assert list(curves) == ["pointwise_mlp"]  # one lambda learns no lambda(x)
+    assert np.all(truth == 0.25)
+    ((lower, upper, label),) = bands
+    assert label.startswith("95% band (pointwise_mlp, ")
+    assert np.all(lower <= curves["pointwise_mlp"]) and np.all(curves["pointwise_mlp"] <= upper)
 
 
 def test_write_report_writes_nothing_when_building_fails(
@@ -208,14 +234,14 @@ def test_figure_functions_draw_on_the_given_axes(constant_run: RunOutcome) -> No
     fitted = fitted_targets(out)
     k = out.targets.values.numpy()
     times = out.targets.times.numpy()
-    grid, curves, truth, band, _ = lambda_x_curves(out)
+    grid, curves, truth, bands = lambda_x_curves(out)
     calls = [
         lambda ax: plot_paths_fan(out.paths, ax=ax, n_shown=5),
         lambda ax: plot_targets_fit(times, k, fitted, ax=ax),
         lambda ax: plot_residuals(times, {n: k - f for n, f in fitted.items()}, ax=ax),
         lambda ax: plot_gradient_traces(_results(out), 0.25, ax=ax),
         lambda ax: plot_losses(_results(out), ax=ax),
-        lambda ax: plot_lambda_x(grid, curves, truth, band, ax=ax),
+        lambda ax: plot_lambda_x(grid, curves, truth, bands[0][:2], ax=ax),
     ]
     for ax, call in zip(axes, calls, strict=True):
         got_fig, got_ax = call(ax)

@@ -26,6 +26,7 @@ from pathfit.app.outcome import (
     LambdaXOutcome,
     MethodOutcome,
     RunOutcome,
+    lam_curve_outcome,
     mean_lam_observed,
     method_truth,
 )
@@ -132,6 +133,7 @@ def fit_methods(
     first error is raised."""
     outcomes = []
     lam_mean = mean_lam_observed(truth, paths)
+    grid = x_grid(paths.values)
     for name in selected_methods(config):
         if on_method is not None:
             on_method(name)
@@ -152,6 +154,7 @@ def fit_methods(
                 result=estimator.result_,
                 identifiability=identify(estimator.model_, paths),
                 truth=compared,
+                lam_curve=lam_curve_outcome(estimator, grid, truth),
             )
         )
     failed = [o.error for o in outcomes if o.error is not None]
@@ -202,6 +205,8 @@ def run_lambda_x(config: RunConfig, paths: Paths) -> LambdaXOutcome:
         mlp_width=dict(zip(networks, cfg.widths, strict=True))[by_width.best],
         ls_max_lam_error=float((chosen.model_.lam(grid) - truth).abs().max()),
         mlp_max_lam_error=float((mlp_lam - truth).abs().max()),
+        ls_curve=lam_curve_outcome(chosen, grid, spec),
+        mlp_curve=lam_curve_outcome(mlp, grid, spec),
     )
 
 

@@ -32,11 +32,43 @@ from pathfit.targets import AbstractLinearSpec, ConstantLam, PolynomialLam, Targ
 
 if TYPE_CHECKING:
     from pathfit.app.config import RunConfig
+    from pathfit.estimators._curve import LamCurve  # not re-exported by pathfit.estimators
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of results.json's layout (documented in docs/results.md)."""
 
 Interval = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LamCurveOutcome:
+    """A fit's learned lambda(x) on a grid over the observed x, with the truth beside it.
+
+    Attributes:
+        curve: lambda_hat(x), its pointwise band and how the band was found, as the
+            estimator's ``lam_curve`` gives them.
+        truth: (n,) the true lambda(x) on ``curve.x``; None when the truth is unknown or is
+            not a lambda(x) (a polynomial k).
+    """
+
+    curve: LamCurve
+    truth: torch.Tensor | None
+
+    def to_json(self) -> dict[str, Any]:
+        truth = None if self.truth is None else [float(v) for v in self.truth.detach().cpu()]
+        return {**self.curve.summary(), "truth": truth}
+
+
+def lam_curve_outcome(
+    estimator: Estimator, grid: torch.Tensor, truth: AbstractLinearSpec | None
+) -> LamCurveOutcome | None:
+    """A fitted estimator's lambda(x) on ``grid`` beside the true one; None when it learns no
+    lambda(x) (one lambda, a polynomial k, the seed network) or has no estimate (diverged)."""
+    curve = estimator.lam_curve(grid)
+    if curve is None:
+        return None
+    known = truth.lam(curve.x) if isinstance(truth, ConstantLam | PolynomialLam) else None
+    return LamCurveOutcome(curve, known)
 
 
 @dataclass(frozen=True)
@@ -51,6 +83,8 @@ class MethodOutcome:
         error: the error that stopped the fit, or None.
         truth: what ``estimate`` is compared with: the true lambda (for a lambda(x), its mean
             over the observed x) or the true coefficients; None when unknown or not comparable.
+        lam_curve: the learned lambda(x) on the grid over the observed x, with its band and
+            the truth; None for a fit that learns no lambda(x) or has no estimate.
     """
 
     name: str
@@ -59,6 +93,7 @@ class MethodOutcome:
     identifiability: Identifiability | None = None
     error: PathfitError | None = None
     truth: float | tuple[float, ...] | None = None
+    lam_curve: LamCurveOutcome | None = None
 
     @property
     def status(self) -> str:
@@ -178,6 +213,7 @@ class MethodOutcome:
                 "final_step": stability.final_step,
                 "events": [event.message for event in stability.events],
             },
+            "lam_curve": None if self.lam_curve is None else self.lam_curve.to_json(),
         }
 
 
@@ -194,6 +230,8 @@ class LambdaXOutcome:
         least_squares: the chosen polynomial, refitted on all times.
         mlp: the chosen pointwise MLP, and its hidden width.
         ls_max_lam_error, mlp_max_lam_error: largest |lambda_hat(x) - lambda(x)| on x_range.
+        ls_curve, mlp_curve: each chosen fit's lambda(x) on the grid over x_range, with its
+            band and the truth.
     """
 
     truth: PolynomialLam
@@ -206,6 +244,8 @@ class LambdaXOutcome:
     mlp_width: int
     ls_max_lam_error: float
     mlp_max_lam_error: float
+    ls_curve: LamCurveOutcome | None = None
+    mlp_curve: LamCurveOutcome | None = None
 
     @property
     def degree(self) -> int:
@@ -232,6 +272,7 @@ class LambdaXOutcome:
                 "max_lam_error": self.ls_max_lam_error,
                 "holdout_loss": self.by_degree.best_holdout_loss,
                 "interval": ls.interval_,
+                "lam_curve": None if self.ls_curve is None else self.ls_curve.to_json(),
             },
             "pointwise_mlp": {
                 "width": self.mlp_width,
@@ -239,7 +280,10 @@ class LambdaXOutcome:
                 "holdout_loss": self.by_width.best_holdout_loss,
                 "status": mlp.result_.status,
                 "steps": mlp.result_.steps,
+                "step": mlp.result_.step,
+                "evaluations": mlp.result_.evaluations,
                 "message": mlp.result_.message,
+                "lam_curve": None if self.mlp_curve is None else self.mlp_curve.to_json(),
             },
         }
 

@@ -4,6 +4,7 @@ fit went is a second table."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -86,11 +87,13 @@ def _estimate_rows(method: MethodOutcome) -> list[tuple[str, str, str, str]]:
 
 
 def fits_table(outcome: RunOutcome) -> Table:
-    """How each fit went: status, steps, wall time and where its interval came from."""
+    """How each fit went: status, steps and function evaluations, wall time and where its
+    interval came from; the caption says what one step is for each method."""
     table = _table("how each fit went")
     table.add_column("method", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("steps", justify="right", no_wrap=True)
+    table.add_column("evals", justify="right", no_wrap=True)
     table.add_column("wall s", justify="right", no_wrap=True)
     table.add_column("interval from", no_wrap=True)
     for method in outcome.methods:
@@ -100,9 +103,23 @@ def fits_table(outcome: RunOutcome) -> Table:
             method.name,
             f"[{color}]{method.status}[/{color}]",
             "-" if r is None else str(r.steps),
+            "-" if r is None else str(r.evaluations),
             "-" if r is None else f"{r.wall_s:.3f}",
             "-" if r is None or r.interval is None else r.interval,
         )
+    by_step: dict[str, list[str]] = {}  # what a step is -> the methods it is for
+    for method in outcome.methods:
+        if method.result is not None:
+            by_step.setdefault(method.result.step, []).append(method.name)
+    if by_step:
+        note = (
+            "steps count different things: "
+            + "; ".join(f"{', '.join(names)}: {step}" for step, names in by_step.items())
+            + ". evals: function evaluations (loss, gradient or Jacobian), counted apart."
+        )
+        # wrapped here: results go out soft-wrapped, and the tables keep to 80 columns
+        table.caption = Text(textwrap.fill(note, width=78))  # plain text, never markup
+        table.caption_justify = "left"
     return table
 
 

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from pathfit.app.experiment import x_grid
-from pathfit.estimators import LeastSquares
-from pathfit.models import PointwiseMLP, PolynomialLambda
+from pathfit.models import PolynomialLambda
 from pathfit.report import figures
-from pathfit.targets import ConstantLam, PolynomialLam
+from pathfit.targets import ConstantLam
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -117,50 +113,61 @@ def fitted_targets(out: RunOutcome) -> dict[str, np.ndarray]:
     }
 
 
+Band = tuple[np.ndarray, np.ndarray, str]
+"""A pointwise band on the lambda(x) grid: (lower, upper, legend label)."""
+
+
 def lambda_x_curves(
     out: RunOutcome,
-) -> tuple[torch.Tensor, dict[str, np.ndarray], np.ndarray | None, tuple | None, str]:
-    """The learned lambda(x) of the run's fits on a grid, the truth, and a band.
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray | None, list[Band]]:
+    """The learned lambda(x) of the run's fits on the grid over the observed x, the truth, and
+    at most two bands.
 
-    Curves come from the fitted pointwise MLPs and, for a polynomial lambda(x) target, from the
-    least-squares polynomial, whose band is +/- z sqrt(b(x)^T Cov b(x)) with
-    b(x) = (1, x, x^2, ...) and Cov the estimator's ``cov_``.
+    Everything comes from the methods' ``lam_curve`` (each estimator's ``lam_curve`` on the
+    grid, computed by the run), so a band is drawn from the same numbers results.json holds.
+    Every fit that learns a lambda(x) gives a curve; the bands are those of the first
+    polynomial lambda(x) and of the first pointwise MLP that have one, polynomial first, so that
+    two bands at most share the axes.
 
     Returns:
-        grid, curves (name -> values), truth (or None), band (lower, upper) or None, and the
-        band's label.
+        grid (empty without curves), curves (label -> values), the truth on the grid (or None),
+        and the bands.
     """
-    grid = x_grid(out.paths.values)
+    grid = np.empty(0)
     curves: dict[str, np.ndarray] = {}
-    band = None
-    band_label = ""
-    for method in out.methods:
-        if not method.has_estimate:
-            continue
-        estimator = method.estimator
-        model = estimator.model_
-        if isinstance(model, PointwiseMLP):
-            with torch.no_grad():
-                curves[method.name] = figures.to_numpy(model.lam(grid))
-        elif (
-            isinstance(model, PolynomialLambda)
-            and isinstance(estimator, LeastSquares)
-            and out.config.target.kind == "poly_lambda"
-        ):
-            label = f"{method.name} (degree {model.degree})"
-            curves[label] = figures.to_numpy(model.lam(grid))
-            if band is None and estimator.cov_ is not None:
-                x = figures.to_numpy(grid)
-                basis = np.vander(x, model.degree + 1, increasing=True)
-                cov = figures.to_numpy(estimator.cov_)
-                sd = np.sqrt(np.clip(np.einsum("nb,bc,nc->n", basis, cov, basis), 0.0, None))
-                z = NormalDist().inv_cdf(0.5 + out.level / 2)
-                band = (curves[label] - z * sd, curves[label] + z * sd)
-                band_label = f"{out.level:.0%} band ({method.name}, {estimator.interval_})"
     truth = None
-    if isinstance(out.truth, ConstantLam | PolynomialLam):
-        truth = figures.to_numpy(out.truth.lam(grid))
-    return grid, curves, truth, band, band_label
+    banded: dict[bool, Band] = {}  # polynomial or not -> its band
+    for method in out.methods:
+        learned = method.lam_curve
+        if learned is None:
+            continue
+        curve, model = learned.curve, method.estimator.model_
+        polynomial = isinstance(model, PolynomialLambda)
+        label = f"{method.name} (degree {model.degree})" if polynomial else method.name
+        if not curves:
+            grid = figures.to_numpy(curve.x)
+            truth = None if learned.truth is None else figures.to_numpy(learned.truth)
+        curves[label] = figures.to_numpy(curve.lam)
+        if polynomial not in banded and curve.lower is not None and curve.upper is not None:
+            banded[polynomial] = (
+                figures.to_numpy(curve.lower),
+                figures.to_numpy(curve.upper),
+                f"{curve.level:.0%} band ({method.name}, {curve.interval})",
+            )
+    bands = [banded[kind] for kind in (True, False) if kind in banded]
+    return grid, curves, truth, bands
+
+
+def _second_band(ax: Axes, grid: np.ndarray, band: Band) -> None:
+    """A second band on a lambda(x) figure: faint and outlined in thin solid lines of the
+    pointwise MLP's colour, so that it reads apart from the first (shaded) band where they
+    overlap and from the curves, which are thicker."""
+    lower, upper, label = band
+    color = figures.method_color("pointwise_mlp")
+    ax.fill_between(grid, lower, upper, facecolor=color, alpha=0.08, edgecolor="none")
+    ax.plot(grid, lower, color=color, linewidth=0.8, alpha=0.8, label=label)
+    ax.plot(grid, upper, color=color, linewidth=0.8, alpha=0.8)
+    ax.legend(fontsize=8, framealpha=0.9)
 
 
 def _has_history(out: RunOutcome) -> bool:
@@ -233,13 +240,29 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
             "Training loss (solid) and hold-out loss (dashed, where recorded) by step.",
             fig,
         )
-    grid, curves, truth_x, band, band_label = lambda_x_curves(out)
+    grid, curves, truth_x, bands = lambda_x_curves(out)
     if curves:
-        fig, _ = figures.plot_lambda_x(grid, curves, truth_x, band, band_label=band_label or "band")
+        first = bands[0] if bands else None
+        fig, ax = figures.plot_lambda_x(
+            grid,
+            curves,
+            truth_x,
+            None if first is None else first[:2],
+            band_label="band" if first is None else first[2],
+        )
+        for band in bands[1:]:
+            _second_band(ax, grid, band)
         caption = (
             "lambda(x) as learned by the fits of this run's target, over the central 98% of the "
-            "observed x" + (f", with the {band_label}" if band is not None else "") + "."
+            "observed x"
         )
+        if len(bands) == 1:
+            caption += f", with the pointwise {bands[0][2]}"
+        elif bands:
+            caption += ", with pointwise bands: the " + ", the ".join(
+                f"{band[2]} {'shaded' if b == 0 else 'outlined'}" for b, band in enumerate(bands)
+            )
+        caption += "."
         if truth_x is not None:
             caption += (
                 " Largest |learned - true| on this range: "

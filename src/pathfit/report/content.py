@@ -28,7 +28,7 @@ METHOD_COLUMNS = (
     "|error|",
     "{level} interval",
     "interval method",
-    "steps",
+    "steps (evaluations)",
     "wall s",
     "status",
 )
@@ -53,7 +53,8 @@ def level_label(level: float) -> str:
 
 @dataclass
 class MethodRow:
-    """One row of the methods table, as display strings (lists are one line per item)."""
+    """One row of the methods table, as display strings (lists are one line per item);
+    ``steps`` is the iterations with the function evaluations after them, "94 (1130)"."""
 
     name: str
     model: str
@@ -92,7 +93,7 @@ def method_rows(out: RunOutcome) -> list[MethodRow]:
                 error=fmt(method.abs_error, ".3g"),
                 interval=intervals,
                 interval_method=(result.interval if result is not None else None) or DASH,
-                steps=DASH if result is None else fmt(result.steps),
+                steps=DASH if result is None else f"{result.steps} ({result.evaluations})",
                 wall_s=DASH if result is None else fmt(result.wall_s, ".3g"),
                 status=method.status,
                 message=method.message,
