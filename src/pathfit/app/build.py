@@ -99,6 +99,7 @@ def lambda_x_networks(config: RunConfig) -> dict[str, GradientFit]:
             PointwiseMLP((w,), seed=config.seed),
             max_steps=cfg.mlp_max_steps,
             patience=cfg.patience,
+            level=config.methods.level,
             name=f"pointwise_mlp width {w}",
             threads=config.threads,
         )

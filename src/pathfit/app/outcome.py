@@ -32,7 +32,7 @@ from pathfit.targets import AbstractLinearSpec, ConstantLam, PolynomialLam, Targ
 
 if TYPE_CHECKING:
     from pathfit.app.config import RunConfig
-    from pathfit.estimators._curve import LamCurve  # not re-exported by pathfit.estimators
+    from pathfit.estimators import LamCurve
 
 SCHEMA_VERSION = 3
 """The version of results.json's layout (documented in docs/results.md)."""

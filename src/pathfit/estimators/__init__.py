@@ -8,6 +8,7 @@ Their closed option sets (``Mode``, ``OptimizerName``, ``IntervalMethod``) are d
 from pathfit.choices import IntervalMethod as IntervalMethod
 from pathfit.choices import Mode as Mode
 from pathfit.choices import OptimizerName as OptimizerName
+from pathfit.estimators._curve import LamCurve as LamCurve
 from pathfit.estimators._data import check_data as check_data
 from pathfit.estimators._data import min_times as min_times
 from pathfit.estimators._result import FitResult as FitResult
@@ -24,6 +25,7 @@ __all__ = [
     "GuardEvent",
     "History",
     "IntervalMethod",
+    "LamCurve",
     "LeastSquares",
     "Mode",
     "OptimizerName",

@@ -330,8 +330,8 @@ def linearized_uncertainty(
 
     Args:
         jacobian: (n_times, n_params) derivatives of k_hat in the weights at the fit.
-        residuals: (n_times,) k - k_hat at the fit; the noise is measured on their part
-            outside the span of J.
+        residuals: (n_times,) k - k_hat at the fit; the classical noise level is measured on
+            their part outside the span of J (what a full Gauss-Newton step would leave).
         targets: (n_times,) k.
         method: as for the linear models. "classical", "hac" and "block_bootstrap" apply to
             the linearized model, whose design is J on the identified directions.
@@ -345,9 +345,11 @@ def linearized_uncertainty(
     n_params = jacobian.shape[1]
     directions = svd.vh[:rank] / svd.norms
     design = svd.u[:, :rank] * svd.s[:rank]  # J on the identified directions: U_r S_r
-    # What a full Gauss-Newton step would leave: a fit stopped at its noise floor may still
-    # hold a noise-sized part in the span of J, which would otherwise inflate the noise.
-    residuals = residuals - svd.u[:, :rank] @ (svd.u[:, :rank].T @ residuals)
+    # What a full Gauss-Newton step would leave. The classical noise level is measured on it:
+    # a fit stopped at its noise floor may still hold a noise-sized part in the span of J,
+    # which would inflate it. The choice of method and the other methods read the residuals as
+    # they are: in a noise-free fit that part is the optimisation's own error, not noise.
+    left = residuals - svd.u[:, :rank] @ (svd.u[:, :rank].T @ residuals)
     have_paths = path_terms is not None
     if method == "auto":
         noise = None if path_terms is None else path_noise(path_terms)
@@ -356,7 +358,7 @@ def linearized_uncertainty(
         reason = "requested"
     zero = torch.zeros(rank, dtype=design.dtype, device=design.device)
     if method == "classical":
-        found = classical(solution_at(design, zero, residuals), level, reason)
+        found = classical(solution_at(design, zero, left), level, reason)
     elif method == "hac":
         found = newey_west(design, residuals, level, reason)
     elif method == "block_bootstrap":
