@@ -583,12 +583,10 @@ class _Training:
         """The Levenberg-Marquardt loop. Each iteration linearizes at the current weights (the
         Jacobian, k_hat, the loss and its gradient 2 J^T r / m, all from one pass), judges
         those weights, which the previous step produced, and then steps."""
-        k_hat, lam = self.model.predict_with_lam(self.inputs)
+        k_hat, lam, jacobian = self.model.predict_and_jacobian(self.inputs)
         self.evaluations += 1
         change = math.inf
         for step in range(1, self.fit.max_steps + 2):
-            jacobian = self.model.jacobian(self.inputs).detach()
-            self.evaluations += 1
             residuals = k_hat - self.k
             loss = float(fixed_mean(residuals.square()))
             gradient = fixed_sum(jacobian * residuals.unsqueeze(1), dim=0) * 2 / self.k.shape[0]
@@ -607,7 +605,7 @@ class _Training:
             before = self._vector()
             trial = solver.step(residuals, parts)
             if trial is not None:
-                new_loss, k_hat, lam = trial
+                new_loss, k_hat, lam, jacobian = trial
                 self.best_loss, self.best = new_loss, self._vector()
             else:
                 new_loss = loss
@@ -943,10 +941,10 @@ class _LevenbergMarquardt:
         self,
         residuals: torch.Tensor,
         parts: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
-    ) -> tuple[float, torch.Tensor, float | None] | None:
+    ) -> tuple[float, torch.Tensor, float | None, torch.Tensor] | None:
         """Try damped steps from the current weights until one lowers the loss; returns its
-        (loss, k_hat, lambda estimate), or None (weights unchanged) after _LM_TRIALS tries.
-        ``parts`` is ``decompose(J, residuals)``."""
+        (loss, k_hat, lambda estimate, Jacobian), all from one pass at the new weights, or None
+        (weights unchanged) after _LM_TRIALS tries. ``parts`` is ``decompose(J, residuals)``."""
         run = self.run
         m = residuals.shape[0]
         loss = float(fixed_mean(residuals.square()))
@@ -958,7 +956,9 @@ class _LevenbergMarquardt:
             mu = self.damping
             shrink = s.square() / (s.square() + mu)
             vector_to_parameters(start - vh.T @ (projected * shrink / s), run.params)
-            k_hat, lam = run.model.predict_with_lam(run.inputs)
+            # the Jacobian comes with the trial: most trials are accepted, and then the next
+            # iteration needs no pass of its own
+            k_hat, lam, jacobian = run.model.predict_and_jacobian(run.inputs)
             run.evaluations += 1
             new_loss = float(fixed_mean((k_hat - run.k).square()))
             # the drop in loss the linearized model promised for this step
@@ -967,7 +967,7 @@ class _LevenbergMarquardt:
                 gain = (loss - new_loss) / promised
                 self.damping = mu * max(0.1, 1 - (2 * min(gain, 1.0) - 1) ** 3)
                 self.growth = 2.0
-                return new_loss, k_hat, lam
+                return new_loss, k_hat, lam, jacobian.detach()
             self.damping = mu * self.growth
             self.growth *= 2
         vector_to_parameters(start, run.params)

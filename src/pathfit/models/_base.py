@@ -53,6 +53,14 @@ class AbstractModel(nn.Module, abc.ABC):
         at once."""
         return None
 
+    def predict_and_jacobian(
+        self, inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, float | None, torch.Tensor]:
+        """(k_hat, lambda estimate, Jacobian): ``predict_with_lam`` and ``jacobian`` at once,
+        from one forward pass where the model can share it."""
+        k_hat, lam = self.predict_with_lam(inputs)
+        return k_hat, lam, self.jacobian(inputs).detach()
+
     def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
         """(n_params,) derivative of ``lam_estimate(inputs)`` in the parameters, or None if the
         model has no single-number lambda."""
