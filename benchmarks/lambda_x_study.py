@@ -67,10 +67,11 @@ FAMILIES: dict[str, tuple[str, AbstractSpec]] = {
 class Setting:
     """One candidate: the model's shape and start, and the fit's step budget.
 
-    ``init`` is "torch" (PyTorch's default, what ``PointwiseMLP`` does today) or "spread": the
-    first layer's units are placed at evenly spaced centres c_u over [-2, 2] of the
-    standardized x (weight a, bias -a c_u, a = slope / spacing), so that the hidden layer starts
-    as a well-conditioned set of ramps across the data, like a spline basis.
+    ``init`` is "torch" (PyTorch's uniform draw, what ``PointwiseMLP`` did before this study)
+    or "spread" (what it does since, with slope 1): the first layer's units are placed at
+    evenly spaced centres c_u over [-2, 2] of the standardized x (weight a, bias -a c_u,
+    a = slope / spacing), so that the hidden layer starts as a well-conditioned set of ramps
+    across the data, like a spline basis.
     """
 
     name: str
@@ -83,7 +84,12 @@ class Setting:
 
     def model(self) -> PointwiseMLP:
         model = PointwiseMLP(self.hidden, seed=self.model_seed, activation=self.activation)
-        if self.init == "spread":
+        if self.init == "torch":
+            # the first layer as PyTorch draws it: the first draw from the model's seed
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.model_seed)
+                model.net[0].reset_parameters()
+        elif self.init == "spread":
             width = self.hidden[0]
             centres = torch.linspace(-2.0, 2.0, width, dtype=torch.float64)
             a = self.slope * (width - 1) / 4.0 if width > 1 else self.slope
@@ -100,7 +106,8 @@ def _settings() -> dict[str, Setting]:
     def add(s: Setting) -> None:
         out[s.name] = s
 
-    add(Setting("default"))  # the library's current default: (16,), tanh, seed 0, 10000 steps
+    # the library's default before the study: (16,), tanh, PyTorch's start, seed 0, 10000 steps
+    add(Setting("default"))
     for width in (4, 8, 16, 32):
         for act in ("tanh", "sigmoid", "softplus", "silu"):
             add(Setting(f"w{width}-{act}", (width,), act))

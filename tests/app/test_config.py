@@ -36,7 +36,7 @@ def test_empty_config_is_the_seed_experiment():
         "auto",
         100,
     )
-    assert list(cfg.methods.pointwise_mlp.hidden) == [16]
+    assert list(cfg.methods.pointwise_mlp.hidden) == [8]
 
 
 def test_given_values_are_kept():

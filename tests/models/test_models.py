@@ -90,10 +90,20 @@ def test_pointwise_mlp_starts_constant_in_x(paths):
         with torch.no_grad():
             lam = model.lam(x)
         assert torch.equal(lam, torch.full_like(x, float(output.bias.detach())))
-    # the hidden layers are still randomly initialised, differently per seed
-    first, second = PointwiseMLP(seed=0).net[0].weight, PointwiseMLP(seed=1).net[0].weight
-    assert torch.count_nonzero(first) == first.numel()
-    assert not torch.equal(first, second)
+    # the first layer is spread evenly (the same for every seed); later ones are drawn from it
+    first, second = PointwiseMLP((8, 4), seed=0).net, PointwiseMLP((8, 4), seed=1).net
+    assert torch.equal(first[0].weight, second[0].weight)
+    assert not torch.equal(first[2].weight, second[2].weight)
+
+
+def test_pointwise_mlp_first_layer_is_spread_across_the_standardized_x():
+    """Unit u is a ramp tanh(a (z - c_u)) with centres c_u evenly on [-2, 2] and slope
+    a = (width - 1) / 4: exactly what the lambda(x) study chose."""
+    first = PointwiseMLP((8,)).net[0]
+    slope = 7 / 4
+    centres = torch.linspace(-2.0, 2.0, 8, dtype=torch.float64)
+    assert torch.equal(first.weight, torch.full((8, 1), slope, dtype=torch.float64))
+    assert torch.allclose(first.bias, -slope * centres, rtol=0, atol=1e-15)
 
 
 def test_pointwise_mlp_lam_estimate_is_the_x2_weighted_mean_over_observed_x(paths):

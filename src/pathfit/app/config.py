@@ -79,10 +79,10 @@ class LambdaXConfig(Section):
     coef: list[float] = Field(default_factory=list, description="empty: no lambda(x) experiment")
     noise_std: float | None = Field(None, ge=0, description="default: target.noise_std")
     max_degree: int = Field(4, ge=0)
-    widths: list[int] = Field(default_factory=lambda: [4, 16], min_length=1)
+    widths: list[int] = Field(default_factory=lambda: [4, 8], min_length=1)
     holdout: float = Field(0.2, gt=0, lt=1)
     patience: int = Field(3, ge=1)
-    mlp_max_steps: int = Field(30, ge=1)
+    mlp_max_steps: int = Field(100, ge=1)
 
     @field_validator("widths")
     @classmethod

@@ -168,7 +168,7 @@ METHODS: dict[str, Method] = {
                 GradientFit,
                 "lambda_theta(x) applied to every path value: tanh hidden layers of these widths.",
                 max_steps=100,
-                hidden=(list[int], Field(default_factory=lambda: [16])),
+                hidden=(list[int], Field(default_factory=lambda: [8])),
             ),
             _pointwise_mlp,
         ),

@@ -55,8 +55,11 @@ def _mlp(
 _JACOBIAN_CELLS = 1 << 22  # activations held at once while building a Jacobian
 
 
-def _weighted_jacobian(net: nn.Sequential, z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """(rows, n_params) with row j = sum_g weight[j, g] d net(z[j, g]) / d theta.
+def _weighted_jacobian(
+    net: nn.Sequential, z: torch.Tensor, weight: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, n_params) with row j = sum_g weight[j, g] d net(z[j, g]) / d theta, and the
+    (rows,) weighted outputs sum_g weight[j, g] net(z[j, g]) from the same forward pass.
 
     ``z`` is (rows, group, n_in) and ``weight`` (rows, group). ``net`` is a stack of Linear
     layers and elementwise activations, so the points do not interact: one backward pass of
@@ -68,7 +71,7 @@ def _weighted_jacobian(net: nn.Sequential, z: torch.Tensor, weight: torch.Tensor
     widest = max(max(layer.in_features, layer.out_features) for layer in linears)
     rows, group = weight.shape
     chunk = max(1, _JACOBIAN_CELLS // max(1, group * widest))
-    pieces = []
+    pieces, outputs = [], []
     for start in range(0, rows, chunk):
         zc, wc = z[start : start + chunk], weight[start : start + chunk]
         with torch.enable_grad():
@@ -82,13 +85,14 @@ def _weighted_jacobian(net: nn.Sequential, z: torch.Tensor, weight: torch.Tensor
                 else:
                     h = layer(h)
             deltas = torch.autograd.grad(h.sum(), outs)
+        outputs.append((h.detach().squeeze(-1) * wc).sum(dim=-1))
         blocks = []
         for a, delta in zip(ins, deltas, strict=True):
             weighted = (delta * wc.unsqueeze(-1)).transpose(1, 2)  # (rows, out, group)
             blocks.append(torch.bmm(weighted, a).flatten(1))  # weight: (rows, out * in)
             blocks.append(weighted.sum(dim=-1))  # bias: (rows, out)
         pieces.append(torch.cat(blocks, dim=1))
-    return torch.cat(pieces)
+    return torch.cat(pieces), torch.cat(outputs)
 
 
 class _Standardize(nn.Module):
@@ -161,13 +165,24 @@ class SeedNetwork(AbstractModel):
             return lam * inputs.square().mean(dim=-1), float(lam.mean())
 
     def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self._jacobian(inputs, inputs.square().mean(dim=-1))
+        return self._jacobian(inputs, inputs.square().mean(dim=-1))[0]
+
+    def predict_and_jacobian(
+        self, inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, float | None, torch.Tensor]:
+        scale = inputs.square().mean(dim=-1)
+        jacobian, k_hat = self._jacobian(inputs, scale)
+        if not bool((scale > 0).all()):  # lambda_j cannot be read off k_hat_j = 0 * lambda_j
+            return k_hat, self.lam_estimate(inputs), jacobian
+        return k_hat, float(fixed_mean(k_hat / scale)), jacobian
 
     def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
         weight = torch.full_like(inputs[:, 0], 1 / inputs.shape[0])
-        return self._jacobian(inputs, weight).sum(dim=0)
+        return self._jacobian(inputs, weight)[0].sum(dim=0)
 
-    def _jacobian(self, inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def _jacobian(
+        self, inputs: torch.Tensor, weight: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return _weighted_jacobian(
             self.net, self.standardize(inputs).unsqueeze(1), weight.unsqueeze(1)
         )
@@ -201,21 +216,43 @@ class SeedNetwork(AbstractModel):
             return float(lam.std()), float(lam.mean().abs())
 
 
+SPREAD = 2.0
+"""The first layer's units start as ramps centred evenly on [-SPREAD, SPREAD] of standardized x."""
+
+
+def _spread(first: nn.Linear) -> None:
+    """Start the first layer's units as ramps centred evenly across the standardized data,
+    each as steep as the spacing of the centres allows (weight a = (width - 1) / (2 SPREAD),
+    bias -a c_u), rather than PyTorch's uniform draw, which bunches some units and leaves
+    parts of the range of x to none. Chosen by the lambda(x) study (benchmarks/README.md): it
+    halves the steps a lambda(x) needs and brings a constant lambda to convergence in 7 steps
+    instead of 42."""
+    width = first.out_features
+    centres = torch.linspace(-SPREAD, SPREAD, width, dtype=first.weight.dtype)
+    slope = max(width - 1, 1) / (2 * SPREAD)
+    with torch.no_grad():
+        first.weight.fill_(slope)
+        first.bias.copy_(-slope * centres)
+
+
 class PointwiseMLP(AbstractModel):
     """lambda_theta(x) applied to every path value: k_hat_j = (1/n) sum_i lambda_theta(x_ij) x_ij^2.
 
-    The output layer's weights start at zero, so lambda_theta starts as a constant and the
-    hidden units grow only as far as the targets ask.
+    The first layer's units start as ramps spread evenly across the standardized x and the
+    output layer's weights at zero, so lambda_theta starts as a constant and the hidden units
+    grow only as far as the targets ask. The default, 8 tanh units in one layer, was chosen
+    by the lambda(x) study in benchmarks/ (with Gauss-Newton training, 100 steps).
 
     Args:
         hidden: widths of the hidden layers of the scalar-to-scalar network.
-        seed: seed of the weight initialisation.
+        seed: seed of the weight initialisation (the layers after the first; the first is
+            spread as above).
         activation: the hidden layers' activation, "tanh" (the default), "sigmoid",
             "softplus" or "silu".
     """
 
     def __init__(
-        self, hidden: Sequence[int] = (16,), *, seed: int = 0, activation: Activation = "tanh"
+        self, hidden: Sequence[int] = (8,), *, seed: int = 0, activation: Activation = "tanh"
     ) -> None:
         super().__init__()
         if len(hidden) == 0:
@@ -223,6 +260,7 @@ class PointwiseMLP(AbstractModel):
         self.activation = activation
         self.standardize = _Standardize()
         self.net = _mlp(1, hidden, seed=seed, zero_output=True, activation=activation)
+        _spread(self.net[0])
 
     def adapt(self, paths: Paths) -> None:
         self.standardize.fit(paths.values)
@@ -253,7 +291,16 @@ class PointwiseMLP(AbstractModel):
             return k_hat, lam
 
     def jacobian(self, inputs: torch.Tensor) -> torch.Tensor:
-        return self._jacobian(inputs, inputs.square() / inputs.shape[-1])
+        return self._jacobian(inputs, inputs.square() / inputs.shape[-1])[0]
+
+    def predict_and_jacobian(
+        self, inputs: torch.Tensor
+    ) -> tuple[torch.Tensor, float | None, torch.Tensor]:
+        square = inputs.square()
+        jacobian, k_hat = self._jacobian(inputs, square / inputs.shape[-1])
+        total = float(fixed_sum(square))
+        lam = float(fixed_sum(k_hat) * inputs.shape[-1]) / total if total > 0 else math.nan
+        return k_hat, lam, jacobian
 
     def path_terms(self, inputs: torch.Tensor) -> torch.Tensor | None:
         with torch.no_grad():
@@ -261,11 +308,11 @@ class PointwiseMLP(AbstractModel):
 
     def lam_gradient(self, inputs: torch.Tensor) -> torch.Tensor | None:
         square = inputs.square()
-        return self._jacobian(inputs, square / fixed_sum(square).clamp_min(1e-300)).sum(dim=0)
+        return self._jacobian(inputs, square / fixed_sum(square).clamp_min(1e-300))[0].sum(dim=0)
 
     def lam_jacobian(self, x: torch.Tensor) -> torch.Tensor:
         """(len(x), n_params) derivatives of lambda_theta at each value of the 1-d ``x``."""
-        return self._jacobian(x.reshape(-1, 1), torch.ones_like(x.reshape(-1, 1)))
+        return self._jacobian(x.reshape(-1, 1), torch.ones_like(x.reshape(-1, 1)))[0]
 
-    def _jacobian(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def _jacobian(self, x: torch.Tensor, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return _weighted_jacobian(self.net, self.standardize(x).unsqueeze(-1), weight)
