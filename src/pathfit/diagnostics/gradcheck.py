@@ -93,7 +93,9 @@ def check_gradients(
 
     Returns:
         A GradientCheck with, per parameter tensor, the largest relative error
-        |g_auto - g_fd| / max(|g_auto|, |g_fd|, floor), floor = 1e-6 x the largest gradient.
+        |g_auto - g_fd| / max(|g_auto|, |g_fd|, floor, noise / rtol), floor = 1e-6 x the
+        largest gradient, noise = 4 eps |loss| / h the rounding error of the central
+        difference with step h (so a difference within that rounding passes).
     """
     model = copy.deepcopy(model).to(torch.float64)
     paths64 = Paths(paths.values.to(torch.float64), paths.times.to(torch.float64))
@@ -113,16 +115,22 @@ def check_gradients(
         return (model(inputs) - k).square().mean()
 
     named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    grads = torch.autograd.grad(loss(), [p for _, p in named], allow_unused=True)
+    value = loss()
+    grads = torch.autograd.grad(value, [p for _, p in named], allow_unused=True)
+    # a central difference of a loss computed to rounding is itself uncertain by about
+    # eps |loss| / h: differences below that say nothing about the backward pass
+    rounding = 4 * torch.finfo(torch.float64).eps * abs(float(value.detach()))
     floor = 1e-6 * max((float(g.abs().max()) for g in grads if g is not None), default=1.0)
     report = GradientCheck(model=type(model).__name__, rtol=rtol)
     with torch.no_grad():
         for (name, p), g in zip(named, grads, strict=True):
             auto = torch.zeros_like(p) if g is None else g
             numeric = torch.empty_like(p)
-            flat, flat_numeric = p.view(-1), numeric.view(-1)
+            noise = torch.empty_like(p)
+            flat, flat_numeric, flat_noise = p.view(-1), numeric.view(-1), noise.view(-1)
             for i in range(flat.numel()):
                 h = 1e-6 * max(1.0, abs(float(flat[i])))
+                flat_noise[i] = rounding / h / rtol
                 original = float(flat[i])
                 flat[i] = original + h
                 up = float(loss())
@@ -131,6 +139,7 @@ def check_gradients(
                 flat[i] = original
                 flat_numeric[i] = (up - down) / (2 * h)
             scale = torch.maximum(torch.maximum(auto.abs(), numeric.abs()), torch.tensor(floor))
+            scale = torch.maximum(scale, noise)
             error = (auto - numeric).abs() / scale
             worst = int(error.view(-1).argmax())
             index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), p.shape))
