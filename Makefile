@@ -20,11 +20,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/lint-imports
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 # The tests without the long statistical and network ones (pytest -m slow runs those).
 test-fast: lint
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n auto -m "not slow"
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_core.py --json runs/bench/bench.json
