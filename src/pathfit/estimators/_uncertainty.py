@@ -10,6 +10,15 @@ Two situations need different errors:
 
 Noise correlated in time but not through the paths is handled by Newey-West (HAC) errors or a
 moving-block bootstrap over time. ``choose_interval`` reads the residuals to pick one.
+
+Networks get the same choices through their linearization at the fit (``Linearized``): the
+Jacobian of k_hat in the weights, which Gauss-Newton training computes anyway, is the design.
+laplace-torch was considered and not used: its linearized Laplace is Bayesian (a prior
+precision to tune) where these intervals are frequentist sandwiches (classical, Newey-West,
+clustered by path); its curvature backends expect a likelihood on each network output, while
+k_hat_j is a weighted mean of the network over the paths; and it brings backpack, asdl,
+curvlinops and linear_operator with an unpinned torch, for what is here a few lines on a
+Jacobian already at hand.
 """
 
 from __future__ import annotations
