@@ -359,29 +359,23 @@ class GradientFit(AbstractEstimator):
             f"linearized at the fit (Gauss-Newton), on the {self.linearized_.rank} of "
             f"{self.linearized_.n_params} weight directions that move k_hat"
         )
-        if stderr is None or lam is None:
-            return FitResult(
-                method=self.name,
-                model=type(model).__name__,
-                level=self.level,
-                lam=lam,
-                notes=notes,
-                interval=found.method,
-                uncertainty_note=f"{what}: {found.note or 'no single-number lambda'}",
-                **fields,  # type: ignore[arg-type]
-            )
-        lam_stderr = float(stderr)
-        half = found.quantile * lam_stderr
+        lam_stderr = lam_ci = None
+        note = f"{what}: {found.note or 'no single-number lambda'}"
+        if stderr is not None and lam is not None:
+            lam_stderr = float(stderr)
+            half = found.quantile * lam_stderr
+            lam_ci = (lam - half, lam + half)
+            note = f"{what}; {found.reason}"
         return FitResult(
             method=self.name,
             model=type(model).__name__,
             level=self.level,
             lam=lam,
             lam_stderr=lam_stderr,
-            lam_ci=(lam - half, lam + half),
+            lam_ci=lam_ci,
             notes=notes,
             interval=found.method,
-            uncertainty_note=f"{what}; {found.reason}",
+            uncertainty_note=note,
             **fields,  # type: ignore[arg-type]
         )
 
