@@ -6,6 +6,7 @@ import math
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 from pathfit._types import DTYPES
@@ -62,6 +63,26 @@ def check_dtype(field: str, value: object) -> torch.dtype:
     raise InputError(field, repr(value), "float32 or float64")
 
 
+# Upcasts that lose nothing: half precisions to float32 (every value is exact there; torch's
+# linear algebra has no half kernels), integers and bools to float64 (exact up to 2^53).
+_UPCAST = {torch.float16: torch.float32, torch.bfloat16: torch.float32}
+_FINITE_BLOCK = 1 << 22  # elements checked at a time: no (n_paths, n_times) mask is made
+
+
+def _first_nonfinite(value: torch.Tensor) -> tuple[int, ...] | None:
+    """The index of the first NaN or inf in ``value``, or None; checked block by block."""
+    if value.ndim == 0:
+        return None if bool(torch.isfinite(value)) else ()
+    row = max(1, value[0].numel()) if value.shape[0] else 1
+    rows = max(1, _FINITE_BLOCK // row)
+    for start in range(0, value.shape[0], rows):
+        block = value[start : start + rows]
+        if not bool(torch.isfinite(block).all()):
+            bad = (~torch.isfinite(block)).nonzero()[0].tolist()
+            return (bad[0] + start, *bad[1:])
+    return None
+
+
 def check_tensor(
     field: str,
     value: object,
@@ -69,21 +90,39 @@ def check_tensor(
     ndim: int,
     finite: bool = True,
 ) -> torch.Tensor:
-    """Return ``value`` as a floating tensor with ``ndim`` dimensions and, by default, finite."""
+    """Return ``value`` as a real floating tensor with ``ndim`` dimensions and, by default,
+    finite.
+
+    float32 and float64 are kept as they are; float16 and bfloat16 are upcast to float32, and
+    integers and bools to float64; arrays that are not tensors (lists, NumPy arrays) become
+    float64. Complex values are refused. The result never requires grad: a tensor that does
+    is detached (a view, not a copy), so a fit never backpropagates into the caller's graph.
+    """
     if not isinstance(value, torch.Tensor):
         try:
-            value = torch.as_tensor(value, dtype=torch.float64)
+            array = np.asarray(value)
         except (TypeError, ValueError, RuntimeError) as err:
             raise InputError(field, type(value).__name__, "an array of numbers") from err
-    if not value.is_floating_point():
+        if array.dtype.kind == "c":
+            raise InputError(field, f"array of dtype {array.dtype}", "real numbers")
+        if array.dtype.kind not in "biuf":
+            raise InputError(field, type(value).__name__, "an array of numbers")
+        value = torch.as_tensor(array, dtype=torch.float64)
+    if value.is_complex():
+        raise InputError(field, f"{_describe(value)} of dtype {value.dtype}", "real numbers")
+    value = value.detach()
+    if value.dtype in _UPCAST:
+        value = value.to(_UPCAST[value.dtype])
+    elif not value.is_floating_point():
         value = value.to(torch.float64)
     if value.ndim != ndim:
         raise InputError(field, _describe(value), f"a {ndim}-d array")
-    if finite and not bool(torch.isfinite(value).all()):
-        bad = (~torch.isfinite(value)).nonzero()[0].tolist()
-        where = ", ".join(map(str, bad))
-        found = value[tuple(bad)].item()
-        raise InputError(field, f"{found} at index ({where})", "finite values (no NaN or inf)")
+    if finite:
+        bad = _first_nonfinite(value)
+        if bad is not None:
+            where = ", ".join(map(str, bad))
+            found = value[bad].item()
+            raise InputError(field, f"{found} at index ({where})", "finite values (no NaN or inf)")
     return value
 
 

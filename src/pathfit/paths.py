@@ -21,6 +21,13 @@ class Paths:
 
     The time axis is in simulation order (sorted). Training shuffles time indices on its own;
     a ``Paths`` object is never reordered.
+
+    Values and times are checked as ``pathfit._validation.check_tensor`` does: float32 and
+    float64 kept, float16 and bfloat16 upcast to float32, integers to float64, complex refused,
+    NaN and inf refused, a tensor that requires grad detached. They are not copied: a
+    ``Paths`` shares the caller's memory (the paths may be large), so every fit re-validates
+    it when it starts (one pass over the values, no copy) and a change made in place after
+    construction (an inf, unsorted times) is an ``InputError`` at fit time, not a wrong answer.
     """
 
     values: PathValues

@@ -186,6 +186,11 @@ class Targets:
         times: (n_times,) tensor of the times they belong to.
         noise_std: the standard deviation of the additive observation noise when it is known
             (0 for exact targets), else None.
+
+    The values and times are checked like those of ``Paths`` (float16 and bfloat16 upcast to
+    float32, integers to float64, complex refused, finite, detached) and not copied: every fit
+    re-validates them when it starts, so targets changed in place after construction (set to
+    inf, say) are an ``InputError`` at fit time.
     """
 
     values: TargetValues

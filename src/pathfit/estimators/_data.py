@@ -13,10 +13,17 @@ from pathfit.targets import Targets
 
 
 def check_data(paths: object, targets: object, n_params: int) -> tuple[Paths, TargetValues]:
-    """Return the paths and the (n_times,) target values, checked against each other."""
+    """Return the paths and the (n_times,) target values, checked against each other.
+
+    ``Paths`` and ``Targets`` share their caller's tensors, so they are validated again here,
+    as at construction (shapes, dtype, finite, sorted times, detached): one pass over the
+    values, no copy. What was changed in place since is an ``InputError`` naming the field.
+    """
     if not isinstance(paths, Paths):
         raise InputError("paths", type(paths).__name__, "a pathfit.Paths")
+    paths = Paths(paths.values, paths.times)
     if isinstance(targets, Targets):
+        targets = Targets(targets.values, targets.times, targets.noise_std)
         values = targets.values
         if targets.times.shape == paths.times.shape and not torch.allclose(
             targets.times.to(paths.dtype), paths.times, rtol=1e-9, atol=1e-12

@@ -14,7 +14,7 @@ import torch
 
 from pathfit import _random
 from pathfit._types import PathValues, Times
-from pathfit._validation import check_dtype, check_int, check_real, check_tensor
+from pathfit._validation import check_device, check_dtype, check_int, check_real, check_tensor
 from pathfit.exceptions import InputError
 from pathfit.paths import Paths
 from pathfit.processes import tiling
@@ -246,10 +246,13 @@ def sample_times(
     dtype: torch.dtype | str = torch.float64,
     device: torch.device | str = "cpu",
 ) -> Times:
-    """``n_times`` observation times drawn uniformly on (0, horizon], sorted ascending."""
+    """``n_times`` observation times drawn uniformly on (0, horizon], sorted ascending, of
+    ``dtype`` (float32 or float64) on ``device`` ('cpu' or 'cuda'; a device this machine does
+    not have is an InputError)."""
     n_times = check_int("n_times", n_times, minimum=1)
     horizon = check_real("horizon", horizon, positive=True)
     dtype = check_dtype("dtype", dtype)
+    device = check_device("device", device)
     seed = _random.resolve_seed(seed, generator)
     stream = _random.stream(seed, _random.TIMES, device=device)
     u = torch.rand(n_times, generator=stream, dtype=dtype, device=device)
