@@ -8,6 +8,8 @@ chunks, or adding noise later, never changes what an earlier part drew.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -16,18 +18,30 @@ from pathfit.exceptions import InputError
 # Stream keys: the first element of the spawn key of each part of a run.
 TIMES, PATHS, NOISE, TRAINING, BOOTSTRAP, HOLDOUT = 0, 1, 2, 3, 4, 5
 
+SEED_MAX = 2**64 - 1
+"""The largest seed pathfit accepts: torch generators take unsigned 64-bit seeds."""
+
+
+def check_seed(field: str, value: object) -> int:
+    """Return ``value`` as an int seed in [0, 2^64 - 1]; NumPy integers are accepted, bools are
+    not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise InputError(field, repr(value), "an integer seed in [0, 2^64 - 1]")
+    if not 0 <= value <= SEED_MAX:
+        raise InputError(field, value, "an integer seed in [0, 2^64 - 1]")
+    return int(value)
+
 
 def resolve_seed(seed: int | None = None, generator: torch.Generator | None = None) -> int:
-    """One 63-bit integer seed from an explicit seed, a torch generator, or fresh entropy."""
+    """One integer seed from an explicit seed (in [0, 2^64 - 1]), or 63 bits drawn from a torch
+    generator or from fresh entropy."""
     if seed is not None and generator is not None:
         raise InputError("seed", seed, "either seed or generator, not both")
     if generator is not None:
         return int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
     if seed is None:
         return int(np.random.SeedSequence().generate_state(1, np.uint64)[0] >> np.uint64(1))
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise InputError("seed", repr(seed), "a non-negative integer")
-    return int(seed)
+    return check_seed("seed", seed)
 
 
 def stream(seed: int, *key: int, device: torch.device | str = "cpu") -> torch.Generator:

@@ -15,6 +15,7 @@ from typing import Literal
 
 import torch
 
+from pathfit._random import check_seed
 from pathfit._threads import fixed_sum
 from pathfit._types import Design, PathValues, Times
 from pathfit._validation import check_choice, check_dtype, check_int
@@ -131,6 +132,7 @@ def streamed_design(
     """
     powers = _check_powers(powers)
     n_paths = check_int("n_paths", n_paths, minimum=1)
+    seed = check_seed("seed", seed)
     check_choice("backend", backend, BACKENDS)
     times = check_times(times)
     fusable = isinstance(process, ABM | GBM | OU) and len(powers) <= 8 and max(powers) <= 8
@@ -183,7 +185,7 @@ def simulate_designs(
     powers = _check_powers(powers)
     dtype = check_dtype("dtype", dtype)
     n_paths = check_int("n_paths", n_paths, minimum=1)
-    seeds = [check_int(f"seeds[{r}]", s, minimum=0) for r, s in enumerate(seeds)]
+    seeds = [check_seed(f"seeds[{r}]", s) for r, s in enumerate(seeds)]
     if not seeds:
         raise InputError("seeds", "[]", "at least one seed")
 

@@ -95,7 +95,9 @@ class LambdaXConfig(Section):
 class RunConfig(Section):
     """The whole experiment of ``pathfit run``."""
 
-    seed: int = Field(0, ge=0, lt=2**63)  # torch seeds are 64-bit integers
+    # The library takes seeds in [0, 2^64 - 1] (torch's unsigned 64-bit seeds); a run also
+    # derives seed + 1 (lambda(x) study noise), so the config stops at 2^63, well inside.
+    seed: int = Field(0, ge=0, lt=2**63)
     dtype: DTypeName = "float64"
     device: str = "cpu"
     # torch intra-op threads of every fit; None: chosen from each fit's size (one when small)

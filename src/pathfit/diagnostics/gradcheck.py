@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from pathfit._random import check_seed
 from pathfit.estimators import check_data, min_times
 from pathfit.models import (
     AbstractModel,
@@ -97,6 +98,7 @@ def check_gradients(
         largest gradient, noise = 4 eps |loss| / h the rounding error of the central
         difference with step h (so a difference within that rounding passes).
     """
+    seed = check_seed("seed", seed)
     model = copy.deepcopy(model).to(torch.float64)
     paths64 = Paths(paths.values.to(torch.float64), paths.times.to(torch.float64))
     paths64, k = check_data(paths64, targets, min_times(model))

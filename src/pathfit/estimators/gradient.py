@@ -15,6 +15,7 @@ from scipy import special
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from pathfit import _random
+from pathfit._random import check_seed
 from pathfit._threads import fixed_mean, fixed_sum, svd, svdvals
 from pathfit._types import TargetValues
 from pathfit._validation import check_choice, check_int, check_real
@@ -198,7 +199,7 @@ class GradientFit(AbstractEstimator):
         check_real("tol", self.tol, nonnegative=True)
         check_real("explode_factor", self.explode_factor, positive=True)
         check_int("max_halvings", self.max_halvings, minimum=0)
-        check_int("seed", self.seed, minimum=0)
+        check_seed("seed", self.seed)
         check_level(self.level)
         check_choice("interval", self.interval, INTERVAL_METHODS)
         check_int("n_bootstrap", self.n_bootstrap, minimum=2)

@@ -8,6 +8,7 @@ import time
 import torch
 
 from pathfit import _random
+from pathfit._random import check_seed
 from pathfit._types import Design, PathValues, TargetValues
 from pathfit._validation import check_choice, check_int, check_tensor
 from pathfit.choices import INTERVAL_METHODS, IntervalMethod
@@ -93,7 +94,7 @@ class LeastSquares(AbstractEstimator):
         check_level(self.level)
         check_choice("interval", self.interval, INTERVAL_METHODS)
         check_int("n_bootstrap", self.n_bootstrap, minimum=2)
-        check_int("seed", self.seed, minimum=0)
+        check_seed("seed", self.seed)
         if self.threads is not None:
             check_int("threads", self.threads, minimum=1)
         return model

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import torch
 
+from pathfit._random import check_seed
 from pathfit._types import TargetValues
 from pathfit._validation import check_choice, check_real
 from pathfit.estimators._data import check_data
@@ -91,6 +92,7 @@ def select_by_holdout(
         raise InputError("holdout", holdout, "a fraction of the times in (0, 1)")
     if not candidates:
         raise InputError("candidates", "none", "at least one candidate model")
+    seed = check_seed("seed", seed)
     paths, k = check_data(paths, targets, 1)
     train, held = split_times(k.shape[0], holdout, 1, seed)
     assert train is not None and held is not None

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from pathfit._random import check_seed
 from pathfit._threads import fixed_mean, fixed_sum
 from pathfit._validation import check_choice, check_int
 from pathfit.choices import ACTIVATIONS, Activation
@@ -34,7 +35,7 @@ def _mlp(
     """A float64 MLP from n_in inputs to one output, initialised from ``seed`` alone: the
     global torch random stream is neither used nor advanced."""
     widths = [check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
-    check_int("seed", seed, minimum=0)
+    check_seed("seed", seed)
     check_choice("activation", activation, ACTIVATIONS)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
