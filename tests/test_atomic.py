@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import pathfit as pf
+from pathfit import atomic
 from pathfit.atomic import write_bytes_atomic, write_files_atomic
 from pathfit.exceptions import InputError
 
@@ -216,3 +219,57 @@ def test_write_bytes_atomic_names_the_file_it_cannot_write(tmp_path: Path) -> No
     assert str(info.value).endswith("found Is a directory")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
     assert list(target.iterdir()) == []
+
+
+def _no_umask_call(mask: int = 0) -> int:
+    raise AssertionError("os.umask called: it sets the process's umask, if only for a moment")
+
+
+@pytest.mark.skipif(atomic._umask_from_proc() is None, reason="no Umask line in /proc/self/status")
+def test_the_umask_is_read_without_setting_it(tmp_path, monkeypatch):
+    """os.umask sets the mask to read it: while set, files another thread makes get the wrong
+    permissions. pathfit reads /proc/self/status instead, and follows a mask changed since."""
+    mask = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", _no_umask_call)
+        assert atomic._current_umask() == 0o027
+        write_bytes_atomic(tmp_path / "results.json", b"{}\n")
+        write_files_atomic({tmp_path / "data.csv": _writes("x\n")})
+    finally:
+        monkeypatch.undo()
+        os.umask(mask)
+    for name in ("results.json", "data.csv"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o640
+
+
+def test_without_proc_the_umask_at_import_is_used():
+    """Where the kernel does not report the umask (or /proc cannot be opened), the mask the
+    process had when pathfit.atomic was imported; os.umask is not called after the import."""
+    script = """\
+import builtins, os
+
+real_open = builtins.open
+
+
+def no_proc(file, *args, **kwargs):
+    if str(file).startswith("/proc/"):
+        raise FileNotFoundError(2, "No such file or directory", str(file))
+    return real_open(file, *args, **kwargs)
+
+
+builtins.open = no_proc
+os.umask(0o023)
+from pathfit import atomic
+
+
+def no_umask(mask):
+    raise AssertionError("os.umask called after the import")
+
+
+os.umask = no_umask
+print(oct(atomic._current_umask()))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "0o23\n", "")

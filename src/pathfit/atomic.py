@@ -19,10 +19,39 @@ from typing import Any
 from pathfit.exceptions import InputError
 
 
-def _current_umask() -> int:
-    mask = os.umask(0)
+def _umask_from_proc() -> int | None:
+    """The process's umask as the Linux kernel reports it ("Umask:" in /proc/self/status,
+    Linux 4.7 and later), or None where there is no such line."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _umask_by_setting() -> int:
+    # os.umask can only be read by setting it; for that moment files other threads create get
+    # the strict mask 077 (never a looser one). Done once, at import, before pathfit starts
+    # threads, and only where the kernel does not report the umask.
+    mask = os.umask(0o077)
     os.umask(mask)
     return mask
+
+
+_mask = _umask_from_proc()
+_UMASK_AT_IMPORT = _mask if _mask is not None else _umask_by_setting()
+del _mask
+
+
+def _current_umask() -> int:
+    """The process's umask, read without changing it (see _umask_from_proc); where it cannot
+    be read (no /proc, no file descriptor left), the umask the process had when
+    pathfit.atomic was imported."""
+    mask = _umask_from_proc()
+    return mask if mask is not None else _UMASK_AT_IMPORT
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:

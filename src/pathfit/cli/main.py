@@ -14,6 +14,7 @@ import typer
 
 import pathfit
 from pathfit.choices import Layout, MissingPolicy, NoiseKind
+from pathfit.cli._entry import CommandLine
 from pathfit.cli._shared import (
     ConfigOption,
     OneLineErrors,
@@ -35,7 +36,7 @@ from pathfit.exceptions import InputError
 if TYPE_CHECKING:
     from pathfit.app.outcome import RunOutcome
 
-app = typer.Typer(
+app = CommandLine(
     cls=OneLineErrors,
     add_completion=False,
     no_args_is_help=True,
