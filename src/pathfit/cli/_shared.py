@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from pathfit.exceptions import InputError, PathfitError
+from pathfit.outputs import OutputFolder, open_output
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -32,6 +33,12 @@ OutputOption = Annotated[
     str | None,
     typer.Option(
         "--output", "-o", metavar="DIR", help="folder for the results (default: runs/...)"
+    ),
+]
+OverwriteOption = Annotated[
+    bool,
+    typer.Option(
+        "--overwrite", help="replace pathfit's results already in --output (and only those)"
     ),
 ]
 SeedOption = Annotated[
@@ -69,7 +76,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def explain_errors(command: F) -> F:
-    """Turn a PathfitError into one line on stderr and exit code 2."""
+    """Turn a PathfitError into one line on stderr and exit code 2, and an OSError that
+    escaped the checks (a disk that filled up, a folder removed meanwhile) into one line and
+    exit code 1."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -78,6 +87,9 @@ def explain_errors(command: F) -> F:
         except PathfitError as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from None
+        except OSError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -189,28 +201,22 @@ def command_threads(threads: int | None) -> Iterator[None]:
         yield
 
 
-def output_folder(output: str | None, seed: int, kind: str) -> Path:
-    """Where results go; checked before any work, so that a bad --output costs nothing."""
+@contextlib.contextmanager
+def output_folder(
+    output: str | None, seed: int, kind: str, overwrite: bool = False
+) -> Iterator[OutputFolder]:
+    """The output folder, opened before any work (a bad --output costs nothing): a new
+    ``runs/<time>-<kind>-seed<N>`` folder without --output. The command writes into its staging
+    folder and commits; when the command fails, what it staged is removed."""
     if output is not None and not output.strip():
         raise InputError("--output", repr(output), "a folder name")
-    folder = Path(output) if output is not None else _new_run_folder(seed, kind)
-    for parent in (folder, *folder.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError("--output", str(folder), f"a folder ({parent} is a file)")
-            if not os.access(parent, os.W_OK):
-                raise InputError(
-                    "--output", str(folder), f"a folder that can be written ({parent})"
-                )
-            break
-    return folder
-
-
-def _new_run_folder(seed: int, kind: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{stamp}-{kind}-seed{seed}"
-    folder, n = base, 1
-    while folder.exists():
-        n += 1
-        folder = base.with_name(f"{base.name}-{n}")
-    return folder
+    if output is None:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = open_output(None, default=Path("runs") / f"{stamp}-{kind}-seed{seed}")
+    else:
+        out = open_output(Path(output), overwrite=overwrite)
+    try:
+        yield out
+    except BaseException:
+        out.discard()
+        raise

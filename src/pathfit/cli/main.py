@@ -19,6 +19,7 @@ from pathfit.cli._shared import (
     ConfigOption,
     OneLineErrors,
     OutputOption,
+    OverwriteOption,
     QuietOption,
     SeedOption,
     ThreadsOption,
@@ -35,6 +36,7 @@ from pathfit.exceptions import InputError
 
 if TYPE_CHECKING:
     from pathfit.app.outcome import RunOutcome
+    from pathfit.outputs import OutputFolder
 
 app = CommandLine(
     cls=OneLineErrors,
@@ -69,6 +71,7 @@ def main(
 def run(
     config: ConfigOption = None,
     output: OutputOption = None,
+    overwrite: OverwriteOption = False,
     seed: SeedOption = None,
     threads: ThreadsOption = None,
     quiet: QuietOption = False,
@@ -78,11 +81,11 @@ def run(
     from pathfit.app.experiment import run_experiment
 
     cfg = load(config, seed, threads)
-    folder = output_folder(output, cfg.seed, "run")
     steps = len(selected_methods(cfg)) + 1 + bool(cfg.lambda_x.coef)
-    with command_threads(cfg.threads), progress("simulating", steps, quiet) as step:
-        outcome = run_experiment(cfg, on_method=lambda name: step(f"fitting {name}"))
-    _finish(outcome, folder, "pathfit run")
+    with output_folder(output, cfg.seed, "run", overwrite) as folder:
+        with command_threads(cfg.threads), progress("simulating", steps, quiet) as step:
+            outcome = run_experiment(cfg, on_method=lambda name: step(f"fitting {name}"))
+        _finish(outcome, folder, "pathfit run")
 
 
 @app.command("simulate")
@@ -119,6 +122,7 @@ def fit(
     data: Annotated[Path, typer.Argument(help="data file: .csv, .parquet or .npz")],
     config: ConfigOption = None,
     output: OutputOption = None,
+    overwrite: OverwriteOption = False,
     missing: Annotated[
         MissingPolicy, typer.Option(help="stop at a missing value, or omit the times that have one")
     ] = "raise",
@@ -132,37 +136,40 @@ def fit(
     from pathfit.targets import spec_from_truth
 
     cfg = load(config, None, threads)
-    folder = output_folder(output, cfg.seed, "fit")
-    dataset = read_dataset(data, missing=missing)
-    truth = spec_from_truth(dataset.truth, source=str(companion_paths(data)["truth"]))
-    out = console()
-    if dataset.omitted_times:
-        n = dataset.omitted_times
-        say(out, f"omitted {n} time{'s' if n > 1 else ''} with missing values", style="dim")
-    with (
-        command_threads(cfg.threads),
-        progress("fitting", len(selected_methods(cfg)), quiet) as step,
-    ):
-        outcome = fit_data(
-            cfg,
-            dataset.paths,
-            dataset.targets,
-            truth,
-            source=data.name,
-            on_method=lambda name: step(f"fitting {name}"),
-        )
-    _finish(outcome, folder, f"pathfit fit {data.name}")
+    with output_folder(output, cfg.seed, "fit", overwrite) as folder:
+        dataset = read_dataset(data, missing=missing)
+        truth = spec_from_truth(dataset.truth, source=str(companion_paths(data)["truth"]))
+        out = console()
+        if dataset.omitted_times:
+            n = dataset.omitted_times
+            say(out, f"omitted {n} time{'s' if n > 1 else ''} with missing values", style="dim")
+        with (
+            command_threads(cfg.threads),
+            progress("fitting", len(selected_methods(cfg)), quiet) as step,
+        ):
+            outcome = fit_data(
+                cfg,
+                dataset.paths,
+                dataset.targets,
+                truth,
+                source=data.name,
+                on_method=lambda name: step(f"fitting {name}"),
+            )
+        _finish(outcome, folder, f"pathfit fit {data.name}")
 
 
-def _finish(outcome: RunOutcome, folder: Path, title: str) -> None:
-    """Write results.json and the report, then print the tables and what each fit says: the
-    results are on disk before anything is printed, so a closed pipe (`| head`) loses none."""
+def _finish(outcome: RunOutcome, folder: OutputFolder, title: str) -> None:
+    """Write results.json and the report into the staging folder and move them into place
+    together, then print the tables and what each fit says: the results are on disk before
+    anything is printed, so a closed pipe (`| head`) loses none."""
     from pathfit.atomic import write_json_atomic
     from pathfit.cli import tables
     from pathfit.report import write_report
 
-    results = write_json_atomic(folder / "results.json", outcome.to_json())
-    written = write_report(folder, outcome, title=title)
+    write_json_atomic(folder.staging / "results.json", outcome.to_json())
+    write_report(folder.staging, outcome, title=title)
+    folder.commit()
+    results, report = folder.folder / "results.json", folder.folder / "report.html"
     out = console()
     out.print(tables.estimates_table(outcome, title))
     out.print(tables.fits_table(outcome))
@@ -170,7 +177,7 @@ def _finish(outcome: RunOutcome, folder: Path, title: str) -> None:
         say(out, line, style="dim")
     if outcome.lambda_x is not None:
         out.print(tables.lambda_x_table(outcome.lambda_x))
-    say(out, f"results: {results}; report: {written['report.html']}")
+    say(out, f"results: {results}; report: {report}")
 
 
 @app.command()
@@ -184,6 +191,7 @@ def coverage(
         NoiseKind, typer.Option(help="iid: noise on each k_j; population: k = E[...]")
     ] = "iid",
     output: OutputOption = None,
+    overwrite: OverwriteOption = False,
     seed: SeedOption = None,
     threads: ThreadsOption = None,
     quiet: QuietOption = False,
@@ -194,13 +202,14 @@ def coverage(
     from pathfit.cli import tables
 
     cfg = load(config, seed, threads)
-    folder = output_folder(output, cfg.seed, "coverage")
-    with command_threads(cfg.threads), progress("replicates", replicates, quiet) as step:
-        report = run_coverage(
-            cfg, replicates=replicates, noise=noise, on_replicate=lambda r: step("replicates")
-        )
+    with output_folder(output, cfg.seed, "coverage", overwrite) as folder:
+        with command_threads(cfg.threads), progress("replicates", replicates, quiet) as step:
+            report = run_coverage(
+                cfg, replicates=replicates, noise=noise, on_replicate=lambda r: step("replicates")
+            )
+        write_json_atomic(folder.staging / "coverage.json", report.to_json())
+        (path,) = folder.commit()  # before printing
     out = console()
-    path = write_json_atomic(folder / "coverage.json", report.to_json())  # before printing
     for table in tables.coverage_tables(report):
         out.print(table)
     say(out, f"coverage: {path}")
@@ -258,6 +267,7 @@ def check(config: ConfigOption = None, threads: ThreadsOption = None) -> None:
 def bench(
     quick: Annotated[bool, typer.Option("--quick", help="smaller sizes, fewer repeats")] = False,
     output: OutputOption = None,
+    overwrite: OverwriteOption = False,
     threads: Annotated[
         int | None,
         threads_option(
@@ -273,12 +283,13 @@ def bench(
     from pathfit.atomic import write_json_atomic
     from pathfit.cli import tables
 
-    folder = output_folder(output, 0, "bench")
-    with progress("benchmarking", BENCH_STEPS, quiet) as step:
-        report = run_bench(
-            quick, progress=lambda what: step(f"benchmarking: {what}"), threads=threads
-        )
+    with output_folder(output, 0, "bench", overwrite) as folder:
+        with progress("benchmarking", BENCH_STEPS, quiet) as step:
+            report = run_bench(
+                quick, progress=lambda what: step(f"benchmarking: {what}"), threads=threads
+            )
+        write_json_atomic(folder.staging / "bench.json", report.to_json())
+        (path,) = folder.commit()  # before printing
     out = console()
-    path = write_json_atomic(folder / "bench.json", report.to_json())  # before printing
     out.print(tables.bench_table(report))
     say(out, f"bench: {path}")
