@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import pathfit as pf
@@ -113,6 +115,61 @@ def test_out_of_range_values_name_the_field_and_the_value(data, field, found):
     message = str(info.value)
     assert f"{field}:" in message
     assert message.endswith(f"found {found}"), message
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "expected", "found"),
+    [
+        # no bool for a number: n_paths = true would be 1 path
+        ({"sampling": {"n_paths": True}}, "sampling.n_paths", "an integer, not a boolean", "true"),
+        ({"process": {"mu": False}}, "process.mu", "a number, not a boolean", "false"),
+        # no strings for numbers or booleans
+        ({"sampling": {"n_paths": "20"}}, "sampling.n_paths", "an integer", "'20'"),
+        ({"process": {"mu": "1.0"}}, "process.mu", "a number, written without quotes", "'1.0'"),
+        ({"methods": {"level": "0.9"}}, "methods.level", "a number", "'0.9'"),
+        ({"methods": {"gradient": {"guard": "yes"}}}, "methods.gradient.guard", "true or", "'yes'"),
+        ({"methods": {"gradient": {"guard": 1}}}, "methods.gradient.guard", "true or false", "1"),
+        ({"target": {"coef": ["1"]}}, "target.coef.0", "a number", "'1'"),
+        # no float for an integer
+        (
+            {"sampling": {"n_times": 20.0}},
+            "sampling.n_times",
+            "an integer, without a decimal",
+            "20.0",
+        ),
+        ({"seed": 2.5}, "seed", "an integer", "2.5"),
+        ({"lambda_x": {"widths": [True]}}, "lambda_x.widths.0", "an integer, not a", "true"),
+        ({"methods": {"pointwise_mlp": {"hidden": [8.0]}}}, "pointwise_mlp.hidden.0", "an", "8.0"),
+        ({"threads": True}, "threads", "an integer, not a boolean", "true"),
+        ({"process": 1}, "process", "a table [process]", "1"),
+        ({"methods": {"run": "gradient"}}, "methods.run", "a list", "'gradient'"),
+    ],
+)
+def test_values_of_another_type_are_refused_not_converted(data, field, expected, found):
+    with pytest.raises(pf.InputError) as info:
+        parse_config(data, source="my.toml")
+    message = str(info.value)
+    assert message.startswith("my.toml: ") and f"{field}: expected {expected}" in message, message
+    assert message.endswith(f"found {found}"), message
+    assert "\n" not in message
+
+
+def test_an_integer_is_a_number_where_a_float_is_expected():
+    cfg = parse_config({"sampling": {"horizon": 10}, "process": {"mu": 1}, "target": {"lam": 0}})
+    assert (cfg.sampling.horizon, cfg.process.mu, cfg.target.lam) == (10.0, 1.0, 0.0)
+    assert isinstance(cfg.sampling.horizon, float)
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"sampling": {"n_paths": 0}}, "sampling.n_paths: expected a value greater than or"),
+        ({"process": {"kind": "bm"}}, "process.kind: expected one of 'abm', 'gbm' or 'ou'"),
+    ],
+)
+def test_pydantic_messages_read_after_expected(data, expected):
+    with pytest.raises(pf.InputError, match=f"^config: {re.escape(expected)}"):
+        parse_config(data)
 
 
 def test_errors_name_their_source():

@@ -154,7 +154,52 @@ def _input_error(err: pydantic.ValidationError, source: str) -> InputError:
     if first["type"] == "value_error" and isinstance(first.get("ctx", {}).get("error"), InputError):
         inner: InputError = first["ctx"]["error"]
         return InputError(f"{source}: {field}", inner.value, inner.expected)
-    return InputError(f"{source}: {field}", repr(first.get("input")), first["msg"].lower())
+    found = first.get("input")
+    return InputError(
+        f"{source}: {field}",
+        _toml_repr(found),
+        _expected(first["type"], field, found, first["msg"]),
+    )
+
+
+# What a strict type error expects, said in TOML's words; the value found says which type it was.
+_EXPECTED_TYPES = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "list_type": "a list [...]",
+}
+
+
+def _expected(kind: str, field: str, found: object, message: str) -> str:
+    """What pydantic's error of type ``kind`` expected, as a phrase after 'expected'."""
+    if kind in _EXPECTED_TYPES:
+        expected = _EXPECTED_TYPES[kind]
+        if kind in ("int_type", "float_type", "bool_type"):
+            if isinstance(found, str):
+                return f"{expected}, written without quotes"
+            if isinstance(found, bool) and kind != "bool_type":
+                return f"{expected}, not a boolean"
+            if isinstance(found, float) and kind == "int_type":
+                return f"{expected}, without a decimal point"
+        return expected
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"a table [{field}]"
+    message = message[0].lower() + message[1:]
+    message = message.removeprefix("input should be ")
+    if kind == "literal_error":
+        return f"one of {message}"
+    if kind.startswith(("greater_than", "less_than")):
+        return f"a value {message}"
+    return message
+
+
+def _toml_repr(value: object) -> str:
+    """A value as the user wrote it in TOML where it differs from Python (true, false)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value)
 
 
 def _known_keys(loc: list[str]) -> list[str]:

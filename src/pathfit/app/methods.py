@@ -26,9 +26,15 @@ Estimator = LeastSquares | GradientFit
 
 
 class Section(BaseModel):
-    """A config section: unknown keys, NaN and infinities are errors; values are frozen."""
+    """A config section: unknown keys, NaN and infinities are errors; values are frozen.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    Types are strict: TOML has integers, floats, booleans and strings of its own, so a value
+    written as another type is a mistake, not something to convert (``n_paths = true`` would
+    be 1 path, ``guard = "yes"`` true). The one conversion kept is an integer where a float is
+    expected (``horizon = 10``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 # Set from the run, not per method: the seed, the confidence level, the torch threads and the
