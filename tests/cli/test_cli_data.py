@@ -135,3 +135,29 @@ def test_missing_omit_drops_the_time(tmp_path: Path) -> None:
     )
     assert omitted.exit_code == 0, omitted.output
     assert "omitted 1 time with missing values" in omitted.output
+
+
+SMALL_SIMULATION = "[sampling]\nn_paths = 5\nn_times = 10\n"
+
+
+def test_simulate_never_replaces_a_data_file_unless_asked(tmp_path: Path):
+    config = tmp_path / "c.toml"
+    config.write_text(SMALL_SIMULATION, encoding="utf-8")
+    data = tmp_path / "d.csv"
+    runner = CliRunner()
+    first = runner.invoke(app, ["simulate", "-c", str(config), "-o", str(data)])
+    assert first.exit_code == 0, first.stdout + first.stderr
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    again = runner.invoke(app, ["simulate", "-c", str(config), "-o", str(data), "--seed", "1"])
+    assert again.exit_code == 2
+    lines = again.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --output")
+    assert "d.csv" in lines[0] and "--overwrite" in lines[0]
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+    forced = runner.invoke(
+        app, ["simulate", "-c", str(config), "-o", str(data), "--seed", "1", "--overwrite"]
+    )
+    assert forced.exit_code == 0, forced.stdout + forced.stderr
+    assert data.read_bytes() != before["d.csv"]

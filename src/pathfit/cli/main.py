@@ -98,14 +98,26 @@ def simulate_command(
     seed: SeedOption = None,
     layout: Annotated[Layout, typer.Option(help="rows of the CSV or Parquet file")] = "long",
     threads: ThreadsOption = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="replace an existing data file and its companions"),
+    ] = False,
 ) -> None:
     """Simulate the configured experiment and write its paths and targets (and the true
     parameters beside them) to a data file that `pathfit fit` reads back."""
     from pathfit.app.experiment import simulate_experiment
-    from pathfit.datafiles import check_format, write_dataset
+    from pathfit.datafiles import check_format, companion_paths, write_dataset
+    from pathfit.exceptions import InputError
 
     cfg = load(config, seed, threads)
     check_format(output)  # before simulating: a bad name costs nothing
+    taken = [p for p in (output, *companion_paths(output).values()) if p.is_symlink() or p.exists()]
+    if taken and not overwrite:
+        raise InputError(
+            "--output",
+            ", ".join(str(p) for p in taken) + " already there",
+            "a data file that does not exist yet (--overwrite replaces it and its companions)",
+        )
     with command_threads(cfg.threads):
         paths, targets, spec = simulate_experiment(cfg)
     written = write_dataset(output, paths, targets, truth=spec.to_truth(), layout=layout)
