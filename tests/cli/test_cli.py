@@ -134,6 +134,11 @@ BAD_CONFIGS = {
     "negative sigma": ("[process]\nsigma = -1\n", "process.sigma"),
     "invalid toml": ("seed = = 1\n", "--config"),
     "poly_k without coef": ('[target]\nkind = "poly_k"\n', "target.coef"),
+    # strict types: nothing converted silently
+    "bool for n_paths": ("[sampling]\nn_paths = true\n", "sampling.n_paths: expected an integer"),
+    "string for mu": ('[process]\nmu = "1.0"\n', "process.mu: expected a number"),
+    "string for guard": ('[methods.gradient]\nguard = "yes"\n', "methods.gradient.guard"),
+    "no method": ("[methods]\nrun = []\n", "methods.run: expected at least one method"),
 }
 
 

@@ -396,3 +396,30 @@ def test_autocorrelation_matches_numpy():
         expected = (xc[lag:] * xc[:-lag]).sum() / (xc * xc).sum()
         assert autocorrelation(x, lag) == pytest.approx(expected, rel=1e-12)
     assert autocorrelation(x, 500) == 0.0
+
+
+def test_one_path_gives_no_path_bootstrap_interval_and_says_why():
+    # One path: every resample is that path, so the bootstrap spread is zero; a zero-width
+    # interval around an estimate that is off (k is a population quantity) would exclude the
+    # truth. No interval, with the reason, is what the fit can honestly say.
+    paths = pf.simulate(ABM, n_paths=1, n_times=200, horizon=10.0, seed=0)
+    targets = _population(paths)
+    for interval in ("auto", "path_bootstrap"):
+        est = pf.LeastSquares(ConstantLambda(), interval=interval).fit(paths, targets)
+        assert est.result_.interval == "path_bootstrap"
+        assert est.cov_ is None
+        assert abs(est.lam_ - LAM) > 1e-3  # one path is far from the population
+        assert est.result_.lam_ci is None
+        assert "one path" in est.result_.uncertainty_note
+
+
+def test_one_path_gives_no_path_clustered_interval_for_a_network():
+    from pathfit.models import PointwiseMLP
+
+    paths = pf.simulate(ABM, n_paths=1, n_times=100, horizon=10.0, seed=3)
+    targets = _population(paths)
+    est = pf.GradientFit(PointwiseMLP((4,)), interval="path_bootstrap", max_steps=10)
+    result = est.fit(paths, targets).result_
+    assert result.interval == "path_cluster"
+    assert result.lam_stderr is None
+    assert "one path" in result.uncertainty_note

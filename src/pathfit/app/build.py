@@ -66,6 +66,13 @@ def selected_methods(config: RunConfig) -> tuple[str, ...]:
     allowed = applicable(config.target.kind)
     if config.methods.run is None:
         return allowed
+    if not config.methods.run:
+        raise InputError(
+            "methods.run",
+            "[]",
+            f"at least one method (leave methods.run out to run every one that applies: "
+            f"{', '.join(allowed)})",
+        )
     if len(set(config.methods.run)) != len(config.methods.run):
         raise InputError("methods.run", repr(config.methods.run), "each method once")
     for name in config.methods.run:

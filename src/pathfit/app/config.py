@@ -57,11 +57,7 @@ MethodsConfig = pydantic.create_model(
     __doc__="Which methods run, at what confidence level, and each one's own section.",
     run=(
         list[MethodName] | None,
-        Field(
-            None,
-            min_length=1,
-            description="methods to run; by default every one that applies to the target",
-        ),
+        Field(None, description="methods to run; by default every one that applies to the target"),
     ),
     level=(float, 0.95),
     **{

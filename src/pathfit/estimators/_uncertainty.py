@@ -105,7 +105,8 @@ def choose_interval(
         )
     window = max(2, m // 50)
     memory = sum(autocorrelation(residuals, lag) for lag in range(1, window + 1)) / window
-    if memory > 0.5 and path_noise is not None and rms < 1e-2 * path_noise:
+    # one path has no sampling noise to compare with (path_noise is inf): not this branch
+    if memory > 0.5 and path_noise is not None and rms < 1e-2 * path_noise < math.inf:
         return "hac", (
             f"residuals strongly autocorrelated along sorted time (lag-1 {rho1:.2f}) but "
             f"{rms:.3g} rms, far below the {path_noise:.3g} that sampling the paths would "
@@ -177,6 +178,13 @@ def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return a.T @ b
 
 
+# Why resampling paths gives no interval on one path (a zero-width one would exclude the truth).
+ONE_PATH = (
+    "one path: every resample of the paths is that path, so resampling measures nothing "
+    "(give at least 2 paths, or interval = 'hac' or 'classical')"
+)
+
+
 def path_bootstrap(
     values: PathValues,
     powers: Sequence[int],
@@ -193,6 +201,8 @@ def path_bootstrap(
     replicates come from one (n_bootstrap, n_paths) @ (n_paths, n_times) product per power.
     """
     n = values.shape[0]
+    if n < 2:
+        return Uncertainty("path_bootstrap", reason, None, ONE_PATH, _normal_quantile(level))
     picks = torch.randint(n, (n_bootstrap, n), generator=generator).to(values.device)
     counts = torch.zeros((n_bootstrap, n), dtype=values.dtype, device=values.device)
     counts.scatter_add_(1, picks, torch.ones_like(counts))
@@ -394,7 +404,9 @@ def path_cluster(design: Design, path_terms: PathValues, level: float, reason: s
     m, p = design.shape
     z = _normal_quantile(level)
     svd = ScaledSVD.of(design)
-    if int(svd.rank) < p or m <= p or n < 2:
+    if n < 2:
+        return Uncertainty("path_cluster", reason, None, ONE_PATH, z)
+    if int(svd.rank) < p or m <= p:
         return Uncertainty("path_cluster", reason, None, _deficient(int(svd.rank), p, m), z)
     deviations = path_terms - path_terms.mean(dim=0)  # (n, m)
     moves = (deviations @ design) @ svd.inverse_gram() / n  # (n, p)
