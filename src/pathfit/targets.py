@@ -153,7 +153,8 @@ def spec_from_truth(truth: object, source: str = "truth") -> AbstractLinearSpec 
     try:
         return _TRUTH_KEYS[key](value)  # each specification checks its own value
     except InputError as err:
-        raise InputError(f"{source}: {key}", err.value, err.expected) from None
+        index = err.field[err.field.find("[") :] if "[" in err.field else ""  # "coef[1]": [1]
+        raise InputError(f"{source}: {key}{index}", err.value, err.expected) from None
 
 
 @dataclass(frozen=True)

@@ -202,3 +202,20 @@ def test_a_bad_truth_record_names_the_file_and_the_value(record, found):
     assert message.startswith("data.truth.json")
     assert message.endswith(f"found {found}"), message
     assert spec_from_truth(None) is None and spec_from_truth({}) is None
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "found"),
+    [
+        ({"lam_coef": 5}, "lam_coef", "5"),
+        ({"lam": True}, "lam", "True"),
+        ({"k_coef": [1.0, "a"]}, "k_coef[1]", "'a'"),
+        ({"lam_coef": [0.1, float("nan")]}, "lam_coef[1]", "nan"),
+    ],
+)
+def test_a_bad_truth_value_names_its_key_and_element(record, field, found):
+    with pytest.raises(pf.InputError) as info:
+        spec_from_truth(record, source="data.truth.json")
+    message = str(info.value)
+    assert message.startswith(f"data.truth.json: {field}: expected "), message
+    assert message.endswith(f"found {found}") and "\n" not in message, message

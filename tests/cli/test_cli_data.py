@@ -161,3 +161,28 @@ def test_simulate_never_replaces_a_data_file_unless_asked(tmp_path: Path):
     )
     assert forced.exit_code == 0, forced.stdout + forced.stderr
     assert data.read_bytes() != before["d.csv"]
+
+
+@pytest.mark.parametrize(
+    ("truth", "fragment"),
+    [
+        ('{"lam_coef": 5}', "data.truth.json: lam_coef: expected a non-empty list"),
+        ("null", "data.truth.json: expected a JSON object"),
+        ('{"k_coef": [1, "a"]}', "data.truth.json: k_coef[1]: expected a real number"),
+    ],
+)
+def test_a_bad_truth_file_exits_2_with_one_line(tmp_path: Path, truth: str, fragment: str) -> None:
+    config = _config(
+        tmp_path, '[sampling]\nn_paths = 4\nn_times = 12\n[methods]\nrun = ["least_squares"]\n'
+    )
+    data = tmp_path / "data.csv"
+    made = runner.invoke(app, ["simulate", "--config", str(config), "-o", str(data)])
+    assert made.exit_code == 0, made.output
+    (tmp_path / "data.truth.json").write_text(truth)
+    out = tmp_path / "fit"
+    result = runner.invoke(app, ["fit", str(data), "--config", str(config), "-o", str(out), "-q"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists() or not any(out.iterdir())
