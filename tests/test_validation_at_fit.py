@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import pathfit as pf
-from pathfit.models import ConstantLambda, PointwiseMLP, SeedNetwork
+from pathfit.models import ConstantLambda, PointwiseMLP, PolynomialLambda, SeedNetwork
 from pathfit.targets import ConstantLam
 
 LAM = 0.25
@@ -171,3 +171,25 @@ def test_seed_of_2_to_the_64_is_refused_and_2_to_the_64_minus_1_accepted(where):
     assert str(SEED_MAX + 1) in str(err.value)
     with pytest.raises(pf.InputError, match=r"^seed: "):
         SEEDED[where](-1)
+
+
+@pytest.mark.parametrize(
+    ("make", "power"),
+    [
+        (lambda: pf.LeastSquares(ConstantLambda()), 2),
+        (lambda: pf.LeastSquares(PolynomialLambda(2)), 4),
+        (lambda: pf.GradientFit(PointwiseMLP((4,)), max_steps=2), 4),
+    ],
+    ids=["least_squares", "polynomial", "pointwise_mlp"],
+)
+def test_values_whose_powers_overflow_are_refused_naming_the_largest(make, power):
+    """Finite values such as 1e200 used to end in a failed SVD (_LinAlgError) or an
+    OverflowError: x^2 (or the model's highest power) must be finite."""
+    paths = pf.simulate(pf.ABM(), n_paths=5, n_times=20, horizon=1.0, seed=0)
+    values = paths.values.clone()
+    big = 10.0 ** (400 / power)  # x^power = 1e400 overflows float64, x itself is finite
+    values[2, 7] = -big
+    bad = pf.Paths(values, paths.times)
+    targets = torch.ones(20, dtype=torch.float64)
+    with pytest.raises(pf.InputError, match=rf"^paths\.values: .*x\^{power} .*found \|x\| = "):
+        make().fit(bad, targets)

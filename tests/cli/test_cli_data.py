@@ -186,3 +186,22 @@ def test_a_bad_truth_file_exits_2_with_one_line(tmp_path: Path, truth: str, frag
     assert len(lines) == 1 and fragment in lines[0], result.stderr
     assert "Traceback" not in result.output
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_fit_of_values_whose_square_overflows_is_one_line(tmp_path: Path):
+    config = tmp_path / "c.toml"
+    config.write_text(SMALL_SIMULATION, encoding="utf-8")
+    data = tmp_path / "d.csv"
+    runner = CliRunner()
+    assert runner.invoke(app, ["simulate", "-c", str(config), "-o", str(data)]).exit_code == 0
+    lines = data.read_text(encoding="utf-8").splitlines()
+    path, time, _ = lines[3].split(",")
+    lines[3] = f"{path},{time},1e200"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["fit", str(data), "-c", str(config), "-o", str(out)])
+    assert result.exit_code == 2, result.stdout + result.stderr
+    errors = result.stderr.splitlines()
+    assert len(errors) == 1 and errors[0].startswith("error: ")
+    assert "paths.values" in errors[0] and "1e+200" in errors[0]
+    assert not out.exists() or not any(out.iterdir())

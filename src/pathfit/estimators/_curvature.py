@@ -20,7 +20,7 @@ def linear_curvature(design: Design, per_sample: bool) -> tuple[float, str]:
         value = 2 * float(design.square().sum(dim=1).max())
         return value, "exact per-sample curvature 2 max_j |Phi_j|^2"
     sigma_max = float(svdvals(design)[0])  # one thread: the step must not depend on threads
-    return 2 * sigma_max**2 / design.shape[0], "exact full-batch curvature 2 |Phi|_2^2 / m"
+    return 2 * sigma_max * sigma_max / design.shape[0], "exact full-batch curvature 2 |Phi|_2^2 / m"
 
 
 def power_iteration_curvature(

@@ -45,7 +45,25 @@ def check_data(paths: object, targets: object, n_params: int) -> tuple[Paths, Ta
         raise InputError(
             "n_times", paths.n_times, f"at least {n_params} observation times, one per parameter"
         )
+    check_powers(paths, 2)  # every model weighs lambda by x^2
     return paths, values.to(dtype=paths.dtype, device=paths.device)
+
+
+def check_powers(paths: Paths, power: int) -> None:
+    """Refuse path values whose ``power``-th power overflows the paths' dtype, naming the
+    largest |x| (finite values such as 1e200 would otherwise end in a failed SVD)."""
+    peak = float(paths.values.abs().max())
+    limit = torch.finfo(paths.dtype).max ** (1 / power)
+    if peak > limit:
+        raise InputError(
+            "paths.values",
+            f"|x| = {peak:.6g}, whose x^{power} overflows {_name(paths.dtype)}",
+            f"values with |x| <= {limit:.3g}, so that x^{power} is finite",
+        )
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def check_level(level: object) -> float:

@@ -31,7 +31,7 @@ from pathfit.choices import (
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
 from pathfit.estimators._curve import LamCurve, lam_curve, lam_x_identification
-from pathfit.estimators._data import check_data, check_level, min_times
+from pathfit.estimators._data import check_data, check_level, check_powers, min_times
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
 from pathfit.estimators._threads import fit_threads, model_work
 from pathfit.estimators._uncertainty import (
@@ -215,6 +215,10 @@ class GradientFit(AbstractEstimator):
         start = time.perf_counter()
         self.check_hyperparameters()
         paths, k = check_data(paths, targets, min_times(self.model))
+        # a linear model's design holds x^q; a network's Jacobian holds x^2, squared again in
+        # the curvature and the Gauss-Newton solve
+        linear = isinstance(self.model, AbstractLinearModel)
+        check_powers(paths, max(self.model.powers) if linear else 4)
         with fit_threads(self.threads, model_work(self.model, paths)):
             return self._fit(paths, k, start)
 
@@ -425,7 +429,7 @@ class _Training:
         if self.fit.optimizer_ == "gauss_newton":
             top = float(svdvals(self.model.jacobian(self.inputs).detach())[0])
             self.evaluations += 1
-            return 2 * top**2 / self.k.shape[0], "Gauss-Newton, 2 s_max(J)^2 / m at the start"
+            return 2 * top * top / self.k.shape[0], "Gauss-Newton, 2 s_max(J)^2 / m at the start"
         value, method = power_iteration_curvature(self._full_loss, self.params)
         if self.fit.mode != "full":
             method += " (full batch; the guard backtracks if single samples are steeper)"
@@ -945,7 +949,7 @@ class _LevenbergMarquardt:
         loss = float(fixed_mean(residuals.square()))
         u, s, vh, projected = parts
         if self.damping is None:
-            self.damping = _LM_DAMPING * float(s[0]) ** 2 if s.numel() else 1.0
+            self.damping = _LM_DAMPING * float(s[0] * s[0]) if s.numel() else 1.0
         start = parameters_to_vector(run.params).detach()
         for _ in range(_LM_TRIALS):
             mu = self.damping

@@ -14,7 +14,7 @@ from pathfit._validation import check_choice, check_int, check_tensor
 from pathfit.choices import INTERVAL_METHODS, IntervalMethod
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curve import LamCurve, lam_curve
-from pathfit.estimators._data import check_data, check_level
+from pathfit.estimators._data import check_data, check_level, check_powers
 from pathfit.estimators._linalg import LinearSolution
 from pathfit.estimators._result import FitResult
 from pathfit.estimators._threads import fit_threads
@@ -103,6 +103,7 @@ class LeastSquares(AbstractEstimator):
         """Fit to paths and their targets; returns self."""
         model = self._checked_model()
         paths, values = check_data(paths, targets, len(model.powers))
+        check_powers(paths, max(model.powers))
         return self._fit(model, model.prepare(paths), values, paths.values)
 
     def fit_design(self, design: Design, targets: TargetValues) -> LeastSquares:
