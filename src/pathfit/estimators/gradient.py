@@ -562,12 +562,7 @@ class _Training:
             if change is None:
                 continue
             if self.holdout is not None and self._holdout_check(after):
-                return self._finish(
-                    "early_stopped",
-                    f"early stopped at step {step}: the hold-out loss has not improved for "
-                    f"{self.fit.patience} checks (best {self.best_holdout:.4g} at step "
-                    f"{self.best_holdout_step})",
-                )
+                return self._early_stopped(step)
             if self.linear:
                 if change > self.fit.tol:
                     continue
@@ -613,12 +608,7 @@ class _Training:
             self._record(step, loss, after, lam)
             self.history.train_loss[-1] = new_loss
             if self.holdout is not None and self._holdout_check(after):
-                return self._finish(
-                    "early_stopped",
-                    f"early stopped at step {step}: the hold-out loss has not improved for "
-                    f"{self.fit.patience} checks (best {self.best_holdout:.4g} at step "
-                    f"{self.best_holdout_step})",
-                )
+                return self._early_stopped(step)
         return self._finish("max_steps", f"stopped at max_steps = {self.fit.max_steps}")
 
     def _take_step(self, index: torch.Tensor | None) -> float:
@@ -706,6 +696,14 @@ class _Training:
         change = _relative_change(after, self.epoch_start)
         self.epoch_start = after
         return change
+
+    def _early_stopped(self, step: int) -> tuple[Status, str]:
+        return self._finish(
+            "early_stopped",
+            f"early stopped at step {step}: the hold-out loss has not improved for "
+            f"{self.fit.patience} checks (best {self.best_holdout:.4g} at step "
+            f"{self.best_holdout_step})",
+        )
 
     def _holdout_check(self, vector: torch.Tensor) -> bool:
         """Record the hold-out loss at the current parameters; True when it is time to stop."""
