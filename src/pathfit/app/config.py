@@ -138,7 +138,8 @@ def load_config(path: str | Path) -> RunConfig:
 
 def _input_error(err: pydantic.ValidationError, source: str) -> InputError:
     first = err.errors()[0]
-    loc = [str(part) for part in first["loc"]]
+    # a key with a newline or other unprintable character is shown quoted: one line always
+    loc = [str(part) if str(part).isprintable() else repr(str(part)) for part in first["loc"]]
     field = ".".join(loc)
     if first["type"] == "extra_forbidden":
         known = _known_keys(loc[:-1])

@@ -93,7 +93,8 @@ def column_spec(
 ) -> Spec:
     """The layout that the column ``names`` of ``file`` make, or the error that says why none."""
     where = f"{file} {where}"
-    found = "columns " + ", ".join(names) if names else "no columns"
+    shown = [name if name.isprintable() else repr(name) for name in names]  # one line always
+    found = "columns " + ", ".join(shown) if names else "no columns"
     seen: set[str] = set()
     for name in names:
         if name in seen:
