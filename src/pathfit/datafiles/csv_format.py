@@ -74,8 +74,9 @@ def _body(
 ) -> Table:
     width = len(names)
     rows = Rows(file, "line", first=2)
-    label_at = names.index(spec.label) if spec.label is not None else -1
-    slots = [(names.index(c), c, array("d"), c == "time") for c in spec.numeric]
+    at = {name: i for i, name in enumerate(names)}  # names are distinct (column_spec)
+    label_at = at[spec.label] if spec.label is not None else -1
+    slots = [(at[c], c, array("d"), c == "time") for c in spec.numeric]
     codes = array("q")
     index: dict[str, int] = {}
     n_rows = 0

@@ -172,28 +172,45 @@ def long_grid(table: Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     key *= n_times
     key += np.searchsorted(times, t)
     del t
-    seen = np.zeros(n_paths * n_times, dtype=bool)
-    seen[key] = True
-    n_seen = int(np.count_nonzero(seen))
-    if n_seen != key.size:  # two rows on one (path, time)
-        a, b = first_duplicate(key)  # type: ignore[misc]
+    # A complete grid has exactly one row per cell, so its cells are as many as its rows and
+    # the checks below hold O(rows) memory, whatever n_paths x n_times a broken file implies.
+    n_cells = n_paths * n_times
+    if n_cells == key.size:
+        seen = np.zeros(n_cells, dtype=bool)
+        seen[key] = True
+        complete = bool(seen.all())
+        del seen
+    else:
+        complete = False
+    if not complete:
+        _grid_error(rows, labels, times, key)
+    values = np.empty((n_paths, n_times))
+    values.reshape(-1)[key] = table.columns.pop("value")
+    return times, values, key
+
+
+def _grid_error(rows: Rows, labels: list[Any], times: np.ndarray, key: np.ndarray) -> None:
+    """Raise the error of long rows that do not fill their grid: the first pair of rows on one
+    cell (in file order), else the first empty cell; O(rows) memory."""
+    n_times = times.size
+    dup = first_duplicate(key)
+    if dup is not None:  # two rows on one (path, time)
+        a, b = dup
         i, j = divmod(int(key[a]), n_times)
         raise InputError(
             rows.pair(a, b),
             f"path {labels[i]!r} at time {float(times[j])!r} twice",
             "one row per path and time",
         )
-    if n_seen != seen.size:
-        i, j = divmod(int(np.argmin(seen)), n_times)
-        raise InputError(
-            rows.file,
-            f"no row for path {labels[i]!r} at time {float(times[j])!r}",
-            "every path observed at the same times (an empty value marks a missing observation)",
-        )
-    del seen
-    values = np.empty((n_paths, n_times))
-    values.reshape(-1)[key] = table.columns.pop("value")
-    return times, values, key
+    ordered = np.sort(key)
+    gaps = np.flatnonzero(ordered != np.arange(ordered.size))
+    first_empty = int(gaps[0]) if gaps.size else ordered.size
+    i, j = divmod(first_empty, n_times)
+    raise InputError(
+        rows.file,
+        f"no row for path {labels[i]!r} at time {float(times[j])!r}",
+        "every path observed at the same times (an empty value marks a missing observation)",
+    )
 
 
 def long_targets(targets: Table, times: np.ndarray, key: np.ndarray, rows: Rows) -> np.ndarray:

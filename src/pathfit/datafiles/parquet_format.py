@@ -38,16 +38,18 @@ def read_table(path: Path, role: Literal["data", "targets"], missing: str) -> Ta
         codes = np.empty(n_rows, dtype=np.int64) if spec.label is not None else None
         columns = {name: np.empty(n_rows, dtype=np.float64) for name in spec.numeric}
         index: dict[Any, int] = {}
+        # columns by position: a lookup by name scans the schema, quadratic in a wide file
+        at = {name: i for i, name in enumerate(names)}
         start = 0
         try:
             batches = parquet.iter_batches(batch_size=layouts.BATCH_ROWS)
             for batch in batches:
                 stop = start + batch.num_rows
                 if codes is not None:
-                    codes[start:stop] = _labels(batch.column("path"), start, rows, index)
+                    codes[start:stop] = _labels(batch.column(at["path"]), start, rows, index)
                 for name, out in columns.items():
                     out[start:stop] = _numbers(
-                        batch.column(name), name, start, rows, name == "time", missing
+                        batch.column(at[name]), name, start, rows, name == "time", missing
                     )
                 start = stop
         except pa.ArrowException as err:
