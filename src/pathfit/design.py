@@ -9,8 +9,10 @@ block by block without ever holding all of x.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -20,8 +22,15 @@ from pathfit._threads import fixed_sum
 from pathfit._types import Design, PathValues, Times
 from pathfit._validation import check_choice, check_dtype, check_int
 from pathfit.exceptions import InputError
+from pathfit.paths import Paths
 from pathfit.processes import ABM, GBM, OU, AbstractProcess
-from pathfit.processes.tiling import TIME_TILE, check_times, default_workers, torch_threads
+from pathfit.processes.tiling import (
+    PATH_BLOCK,
+    TIME_TILE,
+    check_times,
+    default_workers,
+    torch_threads,
+)
 
 Backend = Literal["auto", "torch", "triton"]
 BACKENDS: tuple[Backend, ...] = ("auto", "torch", "triton")
@@ -203,3 +212,161 @@ def simulate_designs(
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, seeds))
     return torch.stack([t for t, _ in results]), torch.stack([d for _, d in results])
+
+
+# Paths a streamed run keeps whole, for its figures and the range of x (a 5000-time run keeps
+# 1024 x 5000 values: 41 MB in float64).
+SAMPLE_PATHS = 1024
+
+
+@dataclass(frozen=True, eq=False)
+class StreamedPaths:
+    """Simulated paths kept only as their per-time power sums and their first few paths.
+
+    What a model linear in its parameters needs of the paths is their aggregated design, a sum
+    over paths; what its intervals need is at most the spread of its per-path terms (sums of
+    higher powers) and, for the path bootstrap, designs reweighted path by path, which
+    :meth:`weighted_sums` computes by simulating the same paths again (the tiles' random
+    streams are named by the seed, so the second pass sees the very same values). So
+    ``LeastSquares`` fits n x m paths in memory of order m, not n x m.
+
+    Build one with :meth:`simulate`. Sums are accumulated tile by tile in a fixed order, so they
+    equal those of the materialized paths to rounding, whatever the threads.
+
+    Attributes:
+        process: the diffusion simulated.
+        times: (n_times,) observation times.
+        n_paths: number of paths.
+        seed: the seed of the simulation.
+        sums: (n_times, max_power + 1) tensor of sum_i x_ij^q for q = 0 .. max_power.
+        sample: the first ``min(n_paths, SAMPLE_PATHS)`` paths, exactly as simulated.
+        peak: the largest |x| over all paths.
+        workers: CPU threads that simulate (None: the default).
+    """
+
+    process: AbstractProcess
+    times: Times
+    n_paths: int
+    seed: int
+    sums: torch.Tensor
+    sample: Paths
+    peak: float
+    workers: int | None = None
+
+    @classmethod
+    def simulate(
+        cls,
+        process: AbstractProcess,
+        *,
+        n_paths: int,
+        times: Times,
+        seed: int,
+        max_power: int,
+        n_sample: int = SAMPLE_PATHS,
+        workers: int | None = None,
+    ) -> StreamedPaths:
+        """Simulate ``n_paths`` paths at ``times`` and keep the sums of x^q up to
+        ``max_power`` (twice the highest power of a design, for its intervals)."""
+        n_paths = check_int("n_paths", n_paths, minimum=1)
+        max_power = check_int("max_power", max_power, minimum=0)
+        seed = check_seed("seed", seed)
+        times = check_times(times)
+        powers = tuple(range(max_power + 1))
+        sums = times.new_zeros((times.shape[0], max_power + 1))
+        kept = min(n_paths, n_sample)
+        sample = times.new_empty((kept, times.shape[0]))
+
+        def reduce(block: int, tile: int, values: PathValues) -> tuple[Design, float]:
+            first = block * PATH_BLOCK
+            if first < kept:
+                columns = slice(tile * TIME_TILE, tile * TIME_TILE + values.shape[1])
+                sample[first : first + values.shape[0], columns] = values[: kept - first]
+            return power_sums(values, powers), float(values.abs().max())
+
+        peak = 0.0
+        for _, tile, (tile_sums, tile_peak) in process.map_tiles(
+            n_paths, times, seed, reduce, workers
+        ):
+            sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
+            peak = max(peak, tile_peak)
+        return cls(process, times, n_paths, seed, sums, Paths(sample, times), peak, workers)
+
+    @property
+    def n_times(self) -> int:
+        return self.times.shape[0]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.times.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.times.device
+
+    @property
+    def max_power(self) -> int:
+        return self.sums.shape[1] - 1
+
+    def _columns(self, powers: Sequence[int], why: str) -> list[int]:
+        powers = _check_powers(powers)
+        if max(powers) > self.max_power:
+            raise InputError(
+                "powers",
+                repr(powers),
+                f"powers up to {self.max_power}, the highest these streamed paths kept ({why})",
+            )
+        return list(powers)
+
+    def power_sums(self, powers: Sequence[int]) -> Design:
+        """(n_times, len(powers)) sum_i x_ij^q for each power q."""
+        return self.sums[:, self._columns(powers, "a design")]
+
+    def design(self, powers: Sequence[int]) -> Design:
+        """Phi_jb = (1/n) sum_i x_ij^q_b, as ``power_design`` gives it on the whole paths."""
+        return self.power_sums(powers) / self.n_paths
+
+    def mean_square(self) -> torch.Tensor:
+        """s_j = (1/n) sum_i x_ij^2."""
+        return self.design((2,))[:, 0]
+
+    def term_variance(self, coef: torch.Tensor, powers: Sequence[int]) -> torch.Tensor:
+        """(n_times,) sample variance over paths of phi_ij = sum_b coef_b x_ij^q_b, from the
+        power sums (needs powers up to 2 max(powers))."""
+        powers = _check_powers(powers)
+        self._columns([2 * max(powers)], "twice the design's highest, for the spread")
+        n = self.n_paths
+        if n < 2:
+            return self.times.new_full((self.n_times,), math.inf)
+        coef = coef.to(self.sums)
+        means = self.sums / n
+        second = sum(
+            a * b * means[:, qa + qb]
+            for a, qa in zip(coef, powers, strict=True)
+            for b, qb in zip(coef, powers, strict=True)
+        )
+        first = sum(c * means[:, q] for c, q in zip(coef, powers, strict=True))
+        # raw moments: the difference loses digits when the spread is tiny against the mean
+        return torch.as_tensor((second - first * first) * n / (n - 1)).clamp_min(0)
+
+    def weighted_sums(self, weights: torch.Tensor, powers: Sequence[int]) -> torch.Tensor:
+        """(R, n_times, len(powers)) sum_i w_ri x_ij^q for each row r of the (R, n_paths)
+        ``weights``: the paths simulated again, tile by tile, each tile weighted as it is made."""
+        powers = _check_powers(powers)
+        weights = weights.to(self.sums)
+        out = self.sums.new_zeros((weights.shape[0], self.n_times, len(powers)))
+
+        def reduce(block: int, tile: int, values: PathValues) -> torch.Tensor:
+            w = weights[:, block * PATH_BLOCK : block * PATH_BLOCK + values.shape[0]]
+            by_power = {}
+            power = None
+            for q in range(max(powers) + 1):
+                power = torch.ones_like(values) if power is None else power * values
+                if q in powers:
+                    by_power[q] = w @ power
+            return torch.stack([by_power[q] for q in powers], dim=-1)
+
+        for _, tile, tile_sums in self.process.map_tiles(
+            self.n_paths, self.times, self.seed, reduce, self.workers
+        ):
+            out[:, tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[1]] += tile_sums
+        return out

@@ -21,7 +21,7 @@ from pathfit import _random
 from pathfit._threads import fixed_mean
 from pathfit._types import PathValues, TargetValues, Times
 from pathfit._validation import check_real, check_tensor
-from pathfit.design import power_design
+from pathfit.design import StreamedPaths, power_design
 from pathfit.exceptions import InputError
 from pathfit.paths import Paths
 from pathfit.processes import AbstractProcess
@@ -216,7 +216,7 @@ class Targets:
 
 
 def make_targets(
-    paths: Paths,
+    paths: Paths | StreamedPaths,
     spec: AbstractSpec,
     *,
     noise_std: float = 0.0,
@@ -226,7 +226,8 @@ def make_targets(
     """k_j = (1/n) sum_i g(x_ij), plus optional Gaussian noise of standard deviation noise_std.
 
     Args:
-        paths: the paths the targets aggregate.
+        paths: the paths the targets aggregate; streamed paths (their power sums) serve a
+            specification linear in its coefficients.
         spec: what each path value contributes (see the module docstring).
         noise_std: standard deviation of independent N(0, noise_std^2) noise added to each k_j.
         seed: seed of the noise (a stream of its own: the same seed as the simulation is fine).
@@ -235,7 +236,17 @@ def make_targets(
     if not isinstance(spec, AbstractSpec):
         raise InputError("spec", type(spec).__name__, "a target specification from pathfit.targets")
     noise_std = check_real("noise_std", noise_std, nonnegative=True)
-    values = spec.aggregate(paths.values)
+    if isinstance(paths, StreamedPaths):
+        if not isinstance(spec, AbstractLinearSpec):
+            raise InputError(
+                "spec",
+                type(spec).__name__,
+                "a specification linear in its coefficients for streamed paths (their power "
+                "sums are all that is kept)",
+            )
+        values = paths.design(spec.powers) @ spec.params.to(paths.sums)
+    else:
+        values = spec.aggregate(paths.values)
     if noise_std > 0:
         stream = _random.stream(
             _random.resolve_seed(seed, generator), _random.NOISE, device=values.device

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from pathfit._types import Design, PathValues
+from pathfit.design import StreamedPaths
+from pathfit.exceptions import InputError
 from pathfit.linalg import ScaledSVD
 from pathfit.models import AbstractLinearModel, AbstractModel, SeedNetwork
 from pathfit.paths import Paths
@@ -104,7 +106,7 @@ def linear_identifiability(
     names: Sequence[str],
     *,
     powers: Sequence[int] | None = None,
-    values: PathValues | None = None,
+    values: PathValues | StreamedPaths | None = None,
 ) -> Identifiability:
     """Identifiability of a linear model from its (n_times, n_params) design.
 
@@ -112,7 +114,8 @@ def linear_identifiability(
         design: the aggregated design Phi.
         names: one parameter name per column.
         powers: the monomial power of each column, to name the feature in warnings.
-        values: the (n_paths, n_times) paths, to check for moments that cancel (optional).
+        values: the (n_paths, n_times) paths (or streamed paths holding powers up to twice
+            the highest odd one), to check for moments that cancel (optional).
     """
     n_times, n_params = design.shape
     names = list(names)
@@ -160,7 +163,7 @@ def linear_identifiability(
 
 
 def _cancellations(
-    design: Design, values: PathValues, names: list[str], powers: Sequence[int]
+    design: Design, values: PathValues | StreamedPaths, names: list[str], powers: Sequence[int]
 ) -> list[str]:
     """Odd moments that vanish: mean x^q no larger than its own sampling noise.
 
@@ -168,15 +171,18 @@ def _cancellations(
     truly zero (x symmetric about 0) t_j^2 averages 1 over the times, for a real signal it is
     large. Below ODD_MOMENT_T2 the column carries only noise.
     """
-    out = []
-    n = values.shape[0]
+    out: list[str] = []
+    n = values.n_paths if isinstance(values, StreamedPaths) else values.shape[0]
     if n < 3:
         return out
     for b, q in enumerate(powers):
         if q % 2 == 0:
             continue
-        column = values**q
-        noise = column.std(dim=0) / math.sqrt(n)
+        if isinstance(values, StreamedPaths):
+            one = torch.ones(1, dtype=values.dtype, device=values.device)
+            noise = values.term_variance(one, (q,)).sqrt() / math.sqrt(n)
+        else:
+            noise = (values**q).std(dim=0) / math.sqrt(n)
         usable = noise > 0
         if not bool(usable.any()):
             continue
@@ -203,11 +209,16 @@ def network_identifiability(model: AbstractModel, inputs: torch.Tensor) -> Ident
     return Identifiability(rank, n_params, cond, None, warnings, diagnosis=line)
 
 
-def identify(model: AbstractModel, paths: Paths) -> Identifiability:
-    """The identifiability report of a (fitted) model on the paths it was fitted to."""
-    inputs = model.prepare(paths)
+def identify(model: AbstractModel, paths: Paths | StreamedPaths) -> Identifiability:
+    """The identifiability report of a (fitted) model on the paths it was fitted to (streamed
+    paths for a linear model only)."""
     if isinstance(model, AbstractLinearModel):
-        return linear_identifiability(inputs, model.names, powers=model.powers, values=paths.values)
+        inputs = model.prepare(paths)
+        values = paths if isinstance(paths, StreamedPaths) else paths.values
+        return linear_identifiability(inputs, model.names, powers=model.powers, values=values)
+    if isinstance(paths, StreamedPaths):
+        raise InputError("paths", "StreamedPaths", f"whole paths for {type(model).__name__}")
+    inputs = model.prepare(paths)
     report = network_identifiability(model, inputs)
     if not isinstance(model, SeedNetwork):
         return report

@@ -6,6 +6,7 @@ import torch
 
 from pathfit._types import TargetValues
 from pathfit._validation import check_real, check_tensor
+from pathfit.design import StreamedPaths
 from pathfit.exceptions import InputError
 from pathfit.models import AbstractLinearModel, AbstractModel
 from pathfit.paths import Paths
@@ -22,6 +23,22 @@ def check_data(paths: object, targets: object, n_params: int) -> tuple[Paths, Ta
     if not isinstance(paths, Paths):
         raise InputError("paths", type(paths).__name__, "a pathfit.Paths")
     paths = Paths(paths.values, paths.times)
+    return paths, _check_targets(paths, targets, n_params)
+
+
+def check_any_data(
+    paths: object, targets: object, n_params: int
+) -> tuple[Paths | StreamedPaths, TargetValues]:
+    """``check_data`` for an estimator that needs only sums over the paths: ``StreamedPaths``
+    (built by pathfit and never changed) are accepted as they are."""
+    if isinstance(paths, StreamedPaths):
+        return paths, _check_targets(paths, targets, n_params)
+    if not isinstance(paths, Paths):
+        raise InputError("paths", type(paths).__name__, "a pathfit.Paths or StreamedPaths")
+    return check_data(paths, targets, n_params)
+
+
+def _check_targets(paths: Paths | StreamedPaths, targets: object, n_params: int) -> TargetValues:
     if isinstance(targets, Targets):
         targets = Targets(targets.values, targets.times, targets.noise_std)
         values = targets.values
@@ -46,13 +63,13 @@ def check_data(paths: object, targets: object, n_params: int) -> tuple[Paths, Ta
             "n_times", paths.n_times, f"at least {n_params} observation times, one per parameter"
         )
     check_powers(paths, 2)  # every model weighs lambda by x^2
-    return paths, values.to(dtype=paths.dtype, device=paths.device)
+    return values.to(dtype=paths.dtype, device=paths.device)
 
 
-def check_powers(paths: Paths, power: int) -> None:
+def check_powers(paths: Paths | StreamedPaths, power: int) -> None:
     """Refuse path values whose ``power``-th power overflows the paths' dtype, naming the
     largest |x| (finite values such as 1e200 would otherwise end in a failed SVD)."""
-    peak = float(paths.values.abs().max())
+    peak = paths.peak if isinstance(paths, StreamedPaths) else float(paths.values.abs().max())
     limit = torch.finfo(paths.dtype).max ** (1 / power)
     if peak > limit:
         raise InputError(

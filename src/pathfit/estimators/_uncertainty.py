@@ -33,6 +33,7 @@ from scipy import special
 from pathfit._threads import fixed_mean, fixed_sum
 from pathfit._types import Design, Params, PathValues, TargetValues
 from pathfit.choices import IntervalMethod
+from pathfit.design import StreamedPaths
 from pathfit.estimators._linalg import LinearSolution, solution_at, solve_least_squares
 from pathfit.exceptions import InputError
 from pathfit.linalg import ScaledSVD
@@ -186,7 +187,7 @@ ONE_PATH = (
 
 
 def path_bootstrap(
-    values: PathValues,
+    values: PathValues | StreamedPaths,
     powers: Sequence[int],
     targets: TargetValues,
     level: float,
@@ -198,14 +199,20 @@ def path_bootstrap(
     """Resample the n paths with replacement, rebuild the design, keep k, refit.
 
     Each replicate's design is a weighted mean over paths with multinomial counts, so all
-    replicates come from one (n_bootstrap, n_paths) @ (n_paths, n_times) product per power.
+    replicates come from one (n_bootstrap, n_paths) @ (n_paths, n_times) product per power;
+    streamed paths are simulated again and weighted tile by tile.
     """
-    n = values.shape[0]
+    streamed = isinstance(values, StreamedPaths)
+    n = values.n_paths if isinstance(values, StreamedPaths) else values.shape[0]
     if n < 2:
         return Uncertainty("path_bootstrap", reason, None, ONE_PATH, _normal_quantile(level))
     picks = torch.randint(n, (n_bootstrap, n), generator=generator).to(values.device)
     counts = torch.zeros((n_bootstrap, n), dtype=values.dtype, device=values.device)
     counts.scatter_add_(1, picks, torch.ones_like(counts))
+    del picks
+    if streamed:
+        designs = values.weighted_sums(counts, powers) / n
+        return _bootstrap("path_bootstrap", designs, targets.expand(n_bootstrap, -1), level, reason)
     columns = []
     power = None
     for q in range(max(powers) + 1):
@@ -263,13 +270,14 @@ def estimate_uncertainty(
     *,
     method: IntervalMethod,
     level: float,
-    values: PathValues | None = None,
+    values: PathValues | StreamedPaths | None = None,
     powers: Sequence[int] | None = None,
     n_bootstrap: int = N_BOOTSTRAP,
     generator: torch.Generator,
 ) -> tuple[LinearSolution, Uncertainty]:
     """The classical account of ``coef`` (None: the least-squares solution, solved here) and
-    the uncertainty by ``method`` ("auto": chosen)."""
+    the uncertainty by ``method`` ("auto": chosen); ``values`` are the paths (whole, or
+    streamed) that the path bootstrap resamples."""
     if coef is None:
         solution = solve_least_squares(design, targets)
     else:
@@ -277,7 +285,10 @@ def estimate_uncertainty(
     have_paths = values is not None and powers is not None
     if method == "auto":
         noise = None
-        if values is not None and powers is not None:
+        if isinstance(values, StreamedPaths) and powers is not None:
+            spread = values.term_variance(solution.coef, powers)
+            noise = float(fixed_mean(spread / values.n_paths).sqrt())
+        elif values is not None and powers is not None:
             terms = sum(c * values**q for c, q in zip(solution.coef, powers, strict=True))
             noise = path_noise(torch.as_tensor(terms))
         method, reason = choose_interval(solution.residuals, targets, have_paths, noise)

@@ -12,9 +12,10 @@ from pathfit._random import check_seed
 from pathfit._types import Design, PathValues, TargetValues
 from pathfit._validation import check_choice, check_int, check_tensor
 from pathfit.choices import INTERVAL_METHODS, IntervalMethod
+from pathfit.design import StreamedPaths
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curve import LamCurve, lam_curve
-from pathfit.estimators._data import check_data, check_level, check_powers
+from pathfit.estimators._data import check_any_data, check_level, check_powers
 from pathfit.estimators._linalg import LinearSolution
 from pathfit.estimators._result import FitResult
 from pathfit.estimators._threads import fit_threads
@@ -99,12 +100,18 @@ class LeastSquares(AbstractEstimator):
             check_int("threads", self.threads, minimum=1)
         return model
 
-    def fit(self, paths: Paths, targets: Targets | TargetValues) -> LeastSquares:
-        """Fit to paths and their targets; returns self."""
+    def fit(self, paths: Paths | StreamedPaths, targets: Targets | TargetValues) -> LeastSquares:
+        """Fit to paths and their targets; returns self.
+
+        ``paths`` may be :class:`~pathfit.design.StreamedPaths`, which hold only the paths'
+        power sums: they must keep powers up to twice the model's highest (for "auto" and the
+        identifiability checks); a path bootstrap simulates them again.
+        """
         model = self._checked_model()
-        paths, values = check_data(paths, targets, len(model.powers))
+        paths, values = check_any_data(paths, targets, len(model.powers))
         check_powers(paths, max(model.powers))
-        return self._fit(model, model.prepare(paths), values, paths.values)
+        whole = paths if isinstance(paths, StreamedPaths) else paths.values
+        return self._fit(model, model.prepare(paths), values, whole)
 
     def fit_design(self, design: Design, targets: TargetValues) -> LeastSquares:
         """Fit to a design built elsewhere (for example streamed over blocks of paths).
@@ -140,12 +147,15 @@ class LeastSquares(AbstractEstimator):
         model: AbstractLinearModel,
         design: Design,
         targets: TargetValues,
-        values: PathValues | None,
+        values: PathValues | StreamedPaths | None,
     ) -> LeastSquares:
         # the solve, and a path bootstrap's one product per replicate and power
         work = design.numel() * design.shape[1]
         if values is not None and self.interval in ("auto", "path_bootstrap"):
-            work += self.n_bootstrap * values.numel() * len(model.powers)
+            n_values = design.shape[0] * (
+                values.n_paths if isinstance(values, StreamedPaths) else values.shape[0]
+            )
+            work += self.n_bootstrap * n_values * len(model.powers)
         with fit_threads(self.threads, work):
             return self._solve(model, design, targets, values)
 
@@ -154,7 +164,7 @@ class LeastSquares(AbstractEstimator):
         model: AbstractLinearModel,
         design: Design,
         targets: TargetValues,
-        values: PathValues | None,
+        values: PathValues | StreamedPaths | None,
     ) -> LeastSquares:
         start = time.perf_counter()
         solution, uncertainty = estimate_uncertainty(
@@ -209,7 +219,7 @@ class LeastSquares(AbstractEstimator):
         polynomial lambda(x) (from the coefficients' covariance); None for other models."""
         return lam_curve(self.model_, x, level=self.level, uncertainty=self.uncertainty_)
 
-    def predict(self, paths: Paths) -> TargetValues:
+    def predict(self, paths: Paths | StreamedPaths) -> TargetValues:
         """k_hat_j for new paths at the fitted coefficients."""
         with torch.no_grad():
             return self.model_(self.model_.prepare(paths))

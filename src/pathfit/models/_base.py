@@ -12,7 +12,7 @@ import abc
 import torch
 from torch import nn
 
-from pathfit.design import power_design
+from pathfit.design import StreamedPaths, power_design
 from pathfit.paths import Paths
 
 
@@ -84,7 +84,9 @@ class AbstractLinearModel(AbstractModel):
         self.names = names
         self.coef = nn.Parameter(torch.zeros(len(powers), dtype=torch.float64))
 
-    def prepare(self, paths: Paths) -> torch.Tensor:
+    def prepare(self, paths: Paths | StreamedPaths) -> torch.Tensor:  # type: ignore[override]
+        if isinstance(paths, StreamedPaths):
+            return paths.design(self.powers)
         return power_design(paths.values, self.powers)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
