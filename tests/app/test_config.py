@@ -265,13 +265,10 @@ def test_content_checks_run_when_the_config_is_read(data, field, found):
     assert message.endswith(f"found {found}"), message
 
 
-def test_paths_that_cannot_fit_in_memory_are_refused_before_allocating():
-    with pytest.raises(pf.InputError) as info:
-        parse_config({"sampling": {"n_paths": 10_000_000, "n_times": 10_000_000}})
-    message = str(info.value)
-    assert message.startswith("config: sampling: ")
-    assert "10000000 x 10000000" in message
-    assert "GiB" in message
+def test_a_config_too_large_to_run_still_parses():
+    # its content is valid; whether it fits is the machine's question (pathfit.app.memory)
+    cfg = parse_config({"sampling": {"n_paths": 10_000_000, "n_times": 10_000_000}})
+    assert cfg.sampling.n_paths == 10_000_000
 
 
 def test_cuda_device_is_refused_without_cuda():

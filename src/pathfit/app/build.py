@@ -8,11 +8,9 @@ config key.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from pathfit._types import DTYPES
 from pathfit.app.methods import METHODS, Estimator, MethodContext, applicable
 from pathfit.estimators import GradientFit, min_times
 from pathfit.estimators.holdout import split_times
@@ -29,9 +27,6 @@ from pathfit.targets import AbstractLinearSpec, ConstantLam, KPolynomial, Polyno
 
 if TYPE_CHECKING:
     from pathfit.app.config import RunConfig
-
-# A run holds its paths and a few arrays of their size (the design, a model's inputs).
-_COPIES_OF_THE_PATHS = 3
 
 
 def build_process(config: RunConfig) -> AbstractProcess:
@@ -86,6 +81,14 @@ def selected_methods(config: RunConfig) -> tuple[str, ...]:
     return tuple(config.methods.run)
 
 
+def streams(config: RunConfig) -> bool:
+    """Whether ``run`` can keep only the paths' power sums: every selected method fits the
+    aggregated design alone and no lambda(x) experiment needs the paths."""
+    return not config.lambda_x.coef and all(
+        METHODS[name].streams for name in selected_methods(config)
+    )
+
+
 def make_estimator(name: str, config: RunConfig, n_paths: int) -> Estimator:
     """The estimator that method ``name`` of ``config`` runs on data with ``n_paths`` paths."""
     context = MethodContext(
@@ -128,7 +131,6 @@ def check_config(config: RunConfig, source: str = "config") -> None:
         build_spec(config)
     with _key(source, ""):
         selected_methods(config)
-    _check_size(config, source)
     for name in applicable(config.target.kind):
         with _key(source, f"methods.{name}", run_keys=True):
             estimator = make_estimator(name, config, config.sampling.n_paths)
@@ -174,25 +176,3 @@ def _key(
         elif section and not field.startswith(section.split(".")[0]):
             field = f"{section}.{field}"
         raise InputError(f"{source}: {field}", err.value, err.expected) from None
-
-
-def _check_size(config: RunConfig, source: str) -> None:
-    """Refuse paths that cannot fit in this machine's memory, before allocating them."""
-    n_paths, n_times = config.sampling.n_paths, config.sampling.n_times
-    itemsize = DTYPES[config.dtype].itemsize
-    needed = _COPIES_OF_THE_PATHS * n_paths * n_times * itemsize
-    memory = _physical_memory()
-    if memory is not None and needed > memory:
-        raise InputError(
-            f"{source}: sampling",
-            f"n_paths x n_times = {n_paths} x {n_times} ({needed / 2**30:.3g} GiB to hold the "
-            f"paths and their design in {config.dtype})",
-            f"sizes that fit in this machine's {memory / 2**30:.3g} GiB of memory",
-        )
-
-
-def _physical_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system that says
-        return None

@@ -19,9 +19,12 @@ from pathfit.app.build import (
     build_process,
     build_spec,
     lambda_x_networks,
+    linear_model,
     make_estimator,
     selected_methods,
+    streams,
 )
+from pathfit.app.memory import check_memory
 from pathfit.app.outcome import (
     LambdaXOutcome,
     MethodOutcome,
@@ -30,13 +33,14 @@ from pathfit.app.outcome import (
     mean_lam_observed,
     method_truth,
 )
+from pathfit.design import StreamedPaths
 from pathfit.diagnostics import identify
 from pathfit.estimators import LeastSquares
 from pathfit.estimators.selection import select_by_holdout
 from pathfit.exceptions import ConvergenceWarning, PathfitError
 from pathfit.models import PolynomialLambda
 from pathfit.paths import Paths
-from pathfit.processes import simulate
+from pathfit.processes import sample_times, simulate
 from pathfit.targets import AbstractLinearSpec, PolynomialLam, Targets, make_targets
 
 if TYPE_CHECKING:
@@ -68,12 +72,41 @@ def simulate_experiment(config: RunConfig) -> tuple[Paths, Targets, AbstractLine
     return paths, targets, spec
 
 
-def run_experiment(config: RunConfig, on_method: OnMethod | None = None) -> RunOutcome:
+def stream_experiment(config: RunConfig) -> tuple[StreamedPaths, Targets, AbstractLinearSpec]:
+    """``simulate_experiment`` keeping only the paths' power sums and first paths: the same
+    times, paths (summed tile by tile) and target noise, in memory of order n_times."""
+    spec = build_spec(config)
+    s = config.sampling
+    times = sample_times(
+        s.n_times, s.horizon, seed=config.seed, dtype=config.dtype, device=config.device
+    )
+    highest = max(*linear_model(config).powers, *spec.powers)
+    paths = StreamedPaths.simulate(
+        build_process(config),
+        n_paths=s.n_paths,
+        times=times,
+        seed=config.seed,
+        max_power=2 * highest,  # the spread of the per-path terms, for the intervals
+    )
+    targets = make_targets(paths, spec, noise_std=config.target.noise_std, seed=config.seed)
+    return paths, targets, spec
+
+
+def run_experiment(
+    config: RunConfig, on_method: OnMethod | None = None, max_memory: int | None = None
+) -> RunOutcome:
     """Simulate the configured experiment and fit it with each selected method (and the
-    lambda(x) experiment when ``[lambda_x] coef`` is set)."""
+    lambda(x) experiment when ``[lambda_x] coef`` is set). When every method fits the design
+    alone (``streams``), the paths are never held whole: memory of order n_times.
+
+    A run whose estimated peak memory exceeds ``max_memory`` bytes (default: 80% of the
+    available memory) is refused with an InputError before anything is simulated.
+    """
+    check_memory(config, max_memory)
     started = now()
     start = time.perf_counter()
-    paths, targets, spec = simulate_experiment(config)
+    data = stream_experiment(config) if streams(config) else simulate_experiment(config)
+    paths, targets, spec = data
     simulate_s = time.perf_counter() - start
     methods = fit_methods(config, paths, targets, spec, on_method)
     lambda_x = None
@@ -102,10 +135,21 @@ def fit_data(
     truth: AbstractLinearSpec | None,
     source: str,
     on_method: OnMethod | None = None,
+    max_memory: int | None = None,
 ) -> RunOutcome:
     """Fit given paths and targets (``pathfit fit``) with each method the config selects; the
     config's target section names the model family, ``truth`` is the true specification when
-    it is known."""
+    it is known. Refused like ``run_experiment`` when the methods' working memory on data of
+    this size would exceed ``max_memory``."""
+    sized = config.model_copy(
+        update={
+            "sampling": config.sampling.model_copy(
+                update={"n_paths": paths.n_paths, "n_times": paths.n_times}
+            ),
+            "dtype": str(paths.dtype).removeprefix("torch."),
+        }
+    )
+    check_memory(sized, max_memory, source=source, held_whole=True)
     started = now()
     methods = fit_methods(config, paths, targets, truth, on_method)
     return RunOutcome(
@@ -123,7 +167,7 @@ def fit_data(
 
 def fit_methods(
     config: RunConfig,
-    paths: Paths,
+    paths: Paths | StreamedPaths,
     targets: Targets,
     truth: AbstractLinearSpec | None,
     on_method: OnMethod | None = None,
@@ -133,7 +177,7 @@ def fit_methods(
     first error is raised."""
     outcomes = []
     lam_mean = mean_lam_observed(truth, paths)
-    grid = x_grid(paths.values)
+    grid = x_grid((paths.sample if isinstance(paths, StreamedPaths) else paths).values)
     for name in selected_methods(config):
         if on_method is not None:
             on_method(name)

@@ -71,12 +71,14 @@ class MethodContext:
 
 @dataclass(frozen=True)
 class Method:
-    """One method: its name, the targets it applies to, its section and its builder."""
+    """One method: its name, the targets it applies to, its section and its builder; whether
+    its estimator fits streamed paths (needs only sums over the paths, never them whole)."""
 
     name: str
     applies_to: tuple[TargetKind, ...]
     section: type[Section]
     build: Callable[[Any, MethodContext], Estimator]
+    streams: bool = False
 
 
 def _run_settings(section: Section, context: MethodContext) -> dict[str, Any]:
@@ -141,6 +143,7 @@ METHODS: dict[str, Method] = {
                 "LeastSquaresSection", LeastSquares, "Closed form on the aggregated design."
             ),
             _least_squares,
+            streams=True,
         ),
         Method("seed_sgd", _CONSTANT, SeedSgdSection, _seed_sgd),
         Method(

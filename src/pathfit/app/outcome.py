@@ -21,7 +21,9 @@ import torch
 
 import pathfit
 from pathfit._json import json_safe
+from pathfit._threads import fixed_sum
 from pathfit.app.methods import Estimator
+from pathfit.design import StreamedPaths
 from pathfit.diagnostics import Identifiability
 from pathfit.estimators import FitResult, GradientFit, LeastSquares
 from pathfit.estimators.selection import Selection
@@ -296,7 +298,8 @@ class RunOutcome:
         config: the configuration the run followed.
         truth: the true specification, or None when it is unknown (a data file without one).
         methods: one outcome per method, in the order they ran.
-        paths, targets: the data the methods were fitted to.
+        paths, targets: the data the methods were fitted to; the paths are ``StreamedPaths``
+            (their power sums and first few paths) when every method fits the design alone.
         source: the data file's name for ``pathfit fit``; None for simulated data.
         simulate_s: seconds spent simulating (0 for given data).
         lambda_x: the lambda(x) experiment, when the config asks for it.
@@ -306,7 +309,7 @@ class RunOutcome:
     config: RunConfig
     truth: AbstractLinearSpec | None
     methods: tuple[MethodOutcome, ...]
-    paths: Paths
+    paths: Paths | StreamedPaths
     targets: Targets
     source: str | None
     simulate_s: float
@@ -365,9 +368,15 @@ def method_truth(
     return lam_mean_observed  # None for a polynomial k: one lambda has nothing to compare
 
 
-def mean_lam_observed(truth: AbstractLinearSpec | None, paths: Paths) -> float | None:
+def mean_lam_observed(
+    truth: AbstractLinearSpec | None, paths: Paths | StreamedPaths
+) -> float | None:
     """For a true lambda(x): its mean over every observed x_ij weighted by x_ij^2, the one
     lambda that predicts the same total k, which is what one lambda estimates."""
+    if isinstance(truth, PolynomialLam) and isinstance(paths, StreamedPaths):
+        totals = fixed_sum(paths.power_sums(truth.powers), dim=0)  # sum_ij x^(d+2) by degree
+        coef = torch.tensor(truth.coef, dtype=totals.dtype, device=totals.device)
+        return float(totals @ coef / totals[0])
     if isinstance(truth, PolynomialLam):
         square = paths.values.square()
         return float((truth.lam(paths.values) * square).sum() / square.sum())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import re
 from collections.abc import Callable, Iterator
 from functools import wraps
 from pathlib import Path
@@ -68,6 +69,34 @@ ThreadsOption = Annotated[
         "CPU threads of the whole command: torch's, and those that simulate (default: the "
         "config's threads, else one per core for simulating and a count chosen from each "
         "fit's size)"
+    ),
+]
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
+
+
+def memory_size(text: str) -> int:
+    """The value of --max-memory: bytes from a size such as 8G, 512MiB, 1.5g or 1000000
+    (binary units: 1K = 1024 bytes)."""
+    match = _SIZE.match(text)
+    if match is None:
+        raise typer.BadParameter(
+            f"expected a size such as 8G, 512M or 1000000 (bytes), found {text!r}"
+        )
+    number, unit = match.groups()
+    size = float(number) * 1024 ** " kmgt".index(unit.lower() or " ")
+    if not 1 <= size < 2**63:
+        raise typer.BadParameter(f"expected a size from 1 byte to 8 EiB, found {text!r}")
+    return int(size)
+
+
+MaxMemoryOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-memory",
+        metavar="SIZE",
+        parser=memory_size,
+        help="refuse, before starting, a job whose estimated peak memory exceeds SIZE (8G, "
+        "512M; default: 80% of the memory available)",
     ),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")]

@@ -17,6 +17,7 @@ from pathfit.choices import Layout, MissingPolicy, NoiseKind
 from pathfit.cli._entry import CommandLine
 from pathfit.cli._shared import (
     ConfigOption,
+    MaxMemoryOption,
     OneLineErrors,
     OutputOption,
     OverwriteOption,
@@ -74,17 +75,22 @@ def run(
     overwrite: OverwriteOption = False,
     seed: SeedOption = None,
     threads: ThreadsOption = None,
+    max_memory: MaxMemoryOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Simulate the experiment and fit it every applicable way."""
     from pathfit.app.build import selected_methods
     from pathfit.app.experiment import run_experiment
+    from pathfit.app.memory import check_memory
 
     cfg = load(config, seed, threads)
+    check_memory(cfg, max_memory, source=str(config or "config"))
     steps = len(selected_methods(cfg)) + 1 + bool(cfg.lambda_x.coef)
     with output_folder(output, cfg.seed, "run", overwrite) as folder:
         with command_threads(cfg.threads), progress("simulating", steps, quiet) as step:
-            outcome = run_experiment(cfg, on_method=lambda name: step(f"fitting {name}"))
+            outcome = run_experiment(
+                cfg, on_method=lambda name: step(f"fitting {name}"), max_memory=max_memory
+            )
         _finish(outcome, folder, "pathfit run")
 
 
@@ -139,6 +145,7 @@ def fit(
         MissingPolicy, typer.Option(help="stop at a missing value, or omit the times that have one")
     ] = "raise",
     threads: ThreadsOption = None,
+    max_memory: MaxMemoryOption = None,
     quiet: QuietOption = False,
 ) -> None:
     """Fit your own paths and targets (or those `pathfit simulate` wrote) every applicable way."""
@@ -166,6 +173,7 @@ def fit(
                 truth,
                 source=data.name,
                 on_method=lambda name: step(f"fitting {name}"),
+                max_memory=max_memory,
             )
         _finish(outcome, folder, f"pathfit fit {data.name}")
 
@@ -237,15 +245,18 @@ def config_command(
         Path | None,
         typer.Option("--check", metavar="FILE", help="check this config file as run would"),
     ] = None,
+    max_memory: MaxMemoryOption = None,
 ) -> None:
-    """Print an example config (--example) or check a config file (--check)."""
+    """Print an example config (--example) or check a config file (--check), its memory
+    estimate included."""
     if check_file is not None and example:
         raise InputError("config", "--example and --check", "one of them")
     if check_file is not None:
         from pathfit.app.config import load_config
+        from pathfit.app.memory import check_memory
 
-        load_config(check_file)
-        typer.echo(f"{check_file}: valid")
+        estimate = check_memory(load_config(check_file), max_memory, source=str(check_file))
+        typer.echo(f"{check_file}: valid; peak memory about {estimate}")
     elif example:
         from pathfit.app.example import example_config
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from pathfit.design import StreamedPaths
 from pathfit.models import PolynomialLambda
 from pathfit.report import figures
 from pathfit.targets import ConstantLam
@@ -184,13 +185,20 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
     def add(filename: str, title: str, caption: str, fig: Figure) -> None:
         built.append(ReportFigure(filename, title, caption, png_bytes(fig)))
 
-    fig, _ = figures.plot_paths_fan(out.paths)
+    shown = out.paths.sample if isinstance(out.paths, StreamedPaths) else out.paths
+    fig, _ = figures.plot_paths_fan(shown)
+    n, kept = out.paths.n_paths, shown.n_paths
+    band = "their mean and the band holding 90% of them"
+    if kept < n:
+        band = (
+            f"the mean and the 90% band of the first {kept} (the run kept only the power sums "
+            "of the others)"
+        )
     add(
         "paths.png",
         "Paths",
-        f"{min(30, out.paths.n_paths)} of the {out.paths.n_paths} paths, their mean and the "
-        f"band holding 90% of them, at the {out.paths.n_times} observation times (ticks on the "
-        "time axis).",
+        f"{min(30, kept)} of the {n} paths, {band}, at the {out.paths.n_times} observation "
+        "times (ticks on the time axis).",
         fig,
     )
     fitted = fitted_targets(out)
