@@ -195,3 +195,28 @@ def test_coverage_refuses_a_folder_with_results_and_overwrites_when_asked(tmp_pa
     result = _invoke(*args, "--overwrite")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["coverage.json"]
+
+
+def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, monkeypatch):
+    import pathfit.app.experiment as experiment
+
+    def broken(*args, **kwargs):
+        raise ValueError("something\nunforeseen")
+
+    monkeypatch.setattr(experiment, "run_experiment", broken)
+    runner = CliRunner()
+    out = str(tmp_path / "out")
+    result = runner.invoke(app, ["run", "-o", out, "-q"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: internal error, ValueError: something unforeseen (pathfit --debug shows "
+        "where; please report it)"
+    ]
+    assert not (tmp_path / "out").exists()  # the staging folder went with the error
+    result = runner.invoke(app, ["--debug", "run", "-o", out, "-q"])
+    assert result.exit_code == 1
+    assert "Traceback (most recent call last)" in result.output
+    assert "in broken" in result.output
+    assert result.output.strip().splitlines()[-1].startswith("error: internal error")
+    monkeypatch.setenv("PATHFIT_DEBUG", "1")
+    assert "Traceback" in runner.invoke(app, ["run", "-o", out, "-q"]).output

@@ -104,29 +104,66 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress di
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+DEBUG_VARIABLE = "PATHFIT_DEBUG"
+"""Set to 1 in the environment, it does what ``pathfit --debug`` does."""
+
+
+class _Debug:
+    on = False  # set by ``pathfit --debug``
+
+
+def set_debug(on: bool) -> None:
+    _Debug.on = on
+
+
+def debugging() -> bool:
+    """Whether errors show their traceback: ``pathfit --debug`` or PATHFIT_DEBUG=1."""
+    return _Debug.on or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+
+
 def explain_errors(command: F) -> F:
-    """Turn a PathfitError into one line on stderr and exit code 2, and an OSError that
-    escaped the checks (a disk that filled up, a folder removed meanwhile) into one line and
-    exit code 1."""
+    """Turn a PathfitError into one line on stderr and exit code 2; an OSError that escaped
+    the checks (a disk that filled up, a folder removed meanwhile) and any other error (a bug)
+    into one line and exit code 1. With ``--debug`` the traceback is printed above the line."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, _ClickException):
+            raise
         except PathfitError as err:
-            typer.echo(f"error: {err}", err=True)
+            _explain(f"error: {err}")
             raise typer.Exit(2) from None
         except OSError as err:
-            typer.echo(f"error: {err}", err=True)
+            _explain(f"error: {err}")
+            raise typer.Exit(1) from None
+        except Exception as err:
+            text = " ".join(str(err).split()) or "no message"
+            _explain(
+                f"error: internal error, {type(err).__name__}: {text} (pathfit --debug shows "
+                "where; please report it)"
+            )
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _explain(line: str) -> None:
+    if debugging():
+        import traceback
+
+        traceback.print_exc()
+    typer.echo(line, err=True)
 
 
 # The usage error typer raises for an unknown option or a value outside a closed choice (click's,
 # vendored by recent typer), found through typer's public BadParameter so either kind works.
 _UsageError: type[Exception] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+)
+_ClickException: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
 )
 
 

@@ -31,6 +31,7 @@ from pathfit.cli._shared import (
     output_folder,
     progress,
     say,
+    set_debug,
     threads_option,
 )
 from pathfit.exceptions import InputError
@@ -63,8 +64,16 @@ def main(
             "--version", "-V", callback=_version, is_eager=True, help="print the version and exit"
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            help="print the traceback above an error's one line (also PATHFIT_DEBUG=1)",
+        ),
+    ] = False,
 ) -> None:
     """pathfit: can a network learn this coefficient, and how sure is the answer?"""
+    set_debug(debug)
 
 
 @app.command()
