@@ -674,3 +674,17 @@ def test_a_wide_header_of_many_columns_reads_every_column_in_order(tmp_path):
     read = read_dataset(tmp_path / "data.csv")
     assert read.paths.values.shape == (n, 2)
     assert read.paths.values[:, 0].tolist() == [float(i + 1) for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    "text", ['{"lam": 0.25, "lam": 0.3}', '{"lam": 0.25, "mu": {"a": 1, "a": 2}}']
+)
+def test_a_truth_file_naming_a_key_twice_is_refused(tmp_path, text):
+    # json.loads would keep the last value silently: which truth was meant is unknown
+    paths = pf.simulate(pf.ABM(), n_paths=3, n_times=4, horizon=1.0, seed=0)
+    targets = pf.make_targets(paths, pf.targets.ConstantLam(0.25))
+    write_dataset(tmp_path / "data.csv", paths, targets)
+    (tmp_path / "data.truth.json").write_text(text)
+    message = _error(tmp_path / "data.csv")
+    assert message.startswith(str(tmp_path / "data.truth.json"))
+    assert "expected each key once, found the key 'lam' twice" in message or "'a' twice" in message

@@ -149,12 +149,27 @@ def _from_long(
     return times, values, long_targets(targets, times, key, rows)
 
 
+class _DuplicateKey(Exception):
+    """A JSON object that names a key twice (json keeps the last value silently)."""
+
+
+def _distinct_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _DuplicateKey(key)
+        record[key] = value
+    return record
+
+
 def _read_truth(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
     _check_exists(path, "truth file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_distinct_keys)
+    except _DuplicateKey as err:
+        raise InputError(str(path), f"the key {err.args[0]!r} twice", "each key once") from None
     except json.JSONDecodeError as err:
         raise InputError(
             f"{path} line {err.lineno}",
