@@ -26,7 +26,9 @@ __version__ = "0.2.0"
 if TYPE_CHECKING:
     from pathfit import models as models
     from pathfit import targets as targets
+    from pathfit.amortized import AmortizedEstimator as AmortizedEstimator
     from pathfit.design import DesignAccumulator as DesignAccumulator
+    from pathfit.design import StreamedPaths as StreamedPaths
     from pathfit.design import power_design as power_design
     from pathfit.design import streamed_design as streamed_design
     from pathfit.estimators import FitResult as FitResult
@@ -56,6 +58,8 @@ _HOMES = {
     "ConvergenceWarning": "pathfit.exceptions",
     "InputError": "pathfit.exceptions",
     "PathfitError": "pathfit.exceptions",
+    "AmortizedEstimator": "pathfit.amortized",
+    "StreamedPaths": "pathfit.design",
     "DesignAccumulator": "pathfit.design",
     "power_design": "pathfit.design",
     "streamed_design": "pathfit.design",
