@@ -39,10 +39,20 @@ FIGURE_NAMES: Final = frozenset(
 #: Every file a pathfit command writes into an output folder: the only files it replaces or
 #: removes there.
 OUTPUT_NAMES: Final = frozenset(
-    {"results.json", "report.html", "summary.md", "coverage.json", "bench.json", *FIGURE_NAMES}
+    {
+        "results.json",
+        "report.html",
+        "summary.md",
+        "coverage.json",
+        "bench.json",
+        "estimator.json",
+        "estimator.safetensors",
+        "validation.json",
+        *FIGURE_NAMES,
+    }
 )
 # The file a reader looks for first is moved into place last (see write_files_atomic).
-_MAIN_FILES = ("results.json", "coverage.json", "bench.json")
+_MAIN_FILES = ("results.json", "coverage.json", "bench.json", "validation.json")
 _STAGING_PREFIX = ".pathfit-staging-"
 
 

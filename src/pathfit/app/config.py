@@ -117,7 +117,7 @@ def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
     try:
         config = RunConfig.model_validate(data)
     except pydantic.ValidationError as err:
-        raise _input_error(err, source) from None
+        raise input_error(err, source) from None
     check_config(config, source)
     return config
 
@@ -136,13 +136,17 @@ def load_config(path: str | Path) -> RunConfig:
     return parse_config(data, source=str(path))
 
 
-def _input_error(err: pydantic.ValidationError, source: str) -> InputError:
+def input_error(
+    err: pydantic.ValidationError, source: str, model: type[BaseModel] | None = None
+) -> InputError:
+    """The first error of a validation as one InputError naming ``source`` and the key;
+    ``model`` (default: RunConfig) lists the keys an unknown one is compared with."""
     first = err.errors()[0]
     # a key with a newline or other unprintable character is shown quoted: one line always
     loc = [str(part) if str(part).isprintable() else repr(str(part)) for part in first["loc"]]
     field = ".".join(loc)
     if first["type"] == "extra_forbidden":
-        known = _known_keys(loc[:-1])
+        known = _known_keys(loc[:-1], model or RunConfig)
         close = difflib.get_close_matches(loc[-1], known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return InputError(
@@ -199,8 +203,7 @@ def _toml_repr(value: object) -> str:
     return repr(value)
 
 
-def _known_keys(loc: list[str]) -> list[str]:
-    model: type[BaseModel] = RunConfig
+def _known_keys(loc: list[str], model: type[BaseModel]) -> list[str]:
     for part in loc:
         annotation = model.model_fields[part].annotation
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
