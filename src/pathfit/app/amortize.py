@@ -73,7 +73,7 @@ class AmortizeConfig(Section):
 
 QUICK: dict[str, Any] = {
     "prior": {"processes": ["abm"], "n_times": [100, 1000]},
-    "training": {"n_simulations": 6000, "max_epochs": 12},
+    "training": {"n_simulations": 10_000, "max_epochs": 12},
 }
 """``--quick``: ABM only, constant lambda, fewer simulations and epochs."""
 

@@ -342,7 +342,9 @@ def amortize_train(
     config: ConfigOption = None,
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="ABM only, constant lambda, 6000 simulations, 12 epochs"),
+        typer.Option(
+            "--quick", help="ABM only, constant lambda, 10000 simulations, at most 12 epochs"
+        ),
     ] = False,
     output: OutputOption = None,
     overwrite: OverwriteOption = False,
@@ -388,6 +390,8 @@ def _validation_lines(v: Any) -> list[str]:
         f"trained on {v.simulations} simulations in {v.train_s:.0f} s",
         f"calibration (SBC, {v.sbc['n']} datasets): KS p-value {v.sbc['ks_pvalue']:.3f}",
         f"coverage of central intervals: {cov}",
+        "exact posterior on the same datasets: "
+        + ", ".join(f"{c:.3f}" for c in v.coverage["exact_posterior"]),
         f"posterior-mean RMSE: amortized {v.rmse['amortized']:.4g}, exact posterior "
         f"{v.rmse['exact_posterior']:.4g} (ratio {v.rmse['ratio_vs_exact']:.3f}), least "
         f"squares {v.rmse['least_squares']:.4g}",
