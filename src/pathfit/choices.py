@@ -17,9 +17,12 @@ OptimizerName = Literal["auto", "sgd", "adam", "lbfgs", "gauss_newton"]
 (Levenberg-Marquardt) for a network trained on the full batch, else L-BFGS."""
 IntervalMethod = Literal["auto", "classical", "path_bootstrap", "hac", "block_bootstrap"]
 """How an interval is obtained; "auto" reads the residuals and says why it chose."""
-IntervalFound = Literal["classical", "path_bootstrap", "path_cluster", "hac", "block_bootstrap"]
-"""How an interval was obtained: the methods above, and "path_cluster", what "path_bootstrap"
-becomes for a network (the path-clustered sandwich of its linearization)."""
+IntervalFound = Literal[
+    "classical", "path_bootstrap", "path_cluster", "hac", "block_bootstrap", "posterior"
+]
+"""How an interval was obtained: the methods above, "path_cluster", what "path_bootstrap"
+becomes for a network (the path-clustered sandwich of its linearization), and "posterior",
+the central interval of the amortized estimator's posterior."""
 Activation = Literal["tanh", "sigmoid", "softplus", "silu"]
 """The hidden layers' activation of pathfit's networks."""
 DTypeName = Literal["float32", "float64"]

@@ -30,7 +30,7 @@ from pathfit.amortized._network import (
 )
 from pathfit.amortized._prior import Prior, Simulated, simulate_batch
 from pathfit.design import power_design
-from pathfit.estimators import FitResult, check_data
+from pathfit.estimators import FitResult, LamCurve, check_data
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.exceptions import InputError, PathfitError
 from pathfit.models import ConstantLambda, PolynomialLambda
@@ -330,6 +330,38 @@ class AmortizedEstimator(AbstractEstimator):
         d = self.prior_.degree
         return ConstantLambda() if d == 0 else PolynomialLambda(d)
 
+    @property
+    def model(self) -> ConstantLambda | PolynomialLambda:
+        """The model family whose coefficients the posterior is over (from the prior)."""
+        return self._model()
+
+    def predict(self, paths: Paths) -> torch.Tensor:
+        """k_hat_j for paths at the posterior mean coefficients."""
+        with torch.no_grad():
+            return self.model_(self.model_.prepare(paths))
+
+    def lam_curve(self, x: torch.Tensor) -> LamCurve | None:
+        """lambda(x) at the posterior mean on the points ``x`` with the pointwise central band
+        of ``n_draws`` posterior draws, for a polynomial lambda(x); None for one lambda."""
+        if self.prior_.degree == 0:
+            return None
+        x = x.to(torch.float64).reshape(-1)
+        draws = self.posterior_.sample(self.n_draws, seed=self.seed)  # (S, p)
+        powers = torch.stack([x**d for d in range(self.prior_.degree + 1)], dim=-1)
+        curves = draws @ powers.T  # (S, n)
+        alpha = (1 - self.level) / 2
+        q = torch.tensor([alpha, 1 - alpha], dtype=torch.float64)
+        lower, upper = torch.quantile(curves, q, dim=0)
+        return LamCurve(
+            x=x,
+            lam=powers @ self.coef_,
+            stderr=curves.std(dim=0),
+            lower=lower,
+            upper=upper,
+            level=self.level,
+            interval="posterior",
+        )
+
     def fit(self, paths: Paths, targets: Targets | torch.Tensor) -> AmortizedEstimator:
         """The posterior of the dataset, summarized: coef_ (posterior mean), stderr_, ci_ at
         ``level``, posterior_ and result_; returns self."""
@@ -346,6 +378,9 @@ class AmortizedEstimator(AbstractEstimator):
 
     def _result(self, wall_s: float) -> None:
         model = self._model()
+        self.model_ = copy.deepcopy(model)
+        with torch.no_grad():
+            self.model_.coef.copy_(self.coef_)
         constant = isinstance(model, ConstantLambda)
         self.lam_ = float(self.coef_[0]) if constant else None
         ci = [(float(lo), float(hi)) for lo, hi in self.ci_]
@@ -365,6 +400,7 @@ class AmortizedEstimator(AbstractEstimator):
             uncertainty_note=f"central {self.level:.0%} interval of the amortized posterior",
             status="converged",
             message=f"amortized posterior in {wall_s * 1e3:.1f} ms",
+            step="one pass of the trained network",
             steps=1,
             wall_s=wall_s,
         )

@@ -58,7 +58,7 @@ def linear_model(config: RunConfig) -> AbstractLinearModel:
 
 def selected_methods(config: RunConfig) -> tuple[str, ...]:
     """The methods to run: those named in ``methods.run``, else every one that applies."""
-    allowed = applicable(config.target.kind)
+    allowed = applicable(config.target.kind, config.methods)
     if config.methods.run is None:
         return allowed
     if not config.methods.run:
@@ -70,13 +70,20 @@ def selected_methods(config: RunConfig) -> tuple[str, ...]:
         )
     if len(set(config.methods.run)) != len(config.methods.run):
         raise InputError("methods.run", repr(config.methods.run), "each method once")
+    kind_allows = applicable(config.target.kind)
     for name in config.methods.run:
-        if name not in allowed:
+        if name not in kind_allows:
             raise InputError(
                 "methods.run",
                 repr(name),
                 f"a method that applies to target kind '{config.target.kind}' "
-                f"({', '.join(allowed)})",
+                f"({', '.join(kind_allows)})",
+            )
+        if name not in allowed:  # named, but its section lacks what it needs
+            raise InputError(
+                f"methods.{name}.path",
+                "nothing",
+                "the folder of an estimator that `pathfit amortize train` saved",
             )
     return tuple(config.methods.run)
 
@@ -131,7 +138,7 @@ def check_config(config: RunConfig, source: str = "config") -> None:
         build_spec(config)
     with _key(source, ""):
         selected_methods(config)
-    for name in applicable(config.target.kind):
+    for name in applicable(config.target.kind, config.methods):
         with _key(source, f"methods.{name}", run_keys=True):
             estimator = make_estimator(name, config, config.sampling.n_paths)
             estimator.check_hyperparameters()

@@ -30,7 +30,13 @@ DEFAULT_FRACTION = 0.8
 
 # Arrays the size of the paths that each method holds at its peak, beyond the paths themselves
 # (measured at 1000 x 2000 and 2000 x 4000, float64).
-_WHOLE_FACTORS = {"least_squares": 1.0, "gradient": 2.0, "seed_sgd": 2.0, "seed_network": 10.0}
+_WHOLE_FACTORS = {
+    "least_squares": 1.0,
+    "gradient": 2.0,
+    "seed_sgd": 2.0,
+    "seed_network": 10.0,
+    "amortized": 2.0,  # its sorted copy of the paths and their powers
+}
 _PER_HIDDEN_UNIT = 4.0  # a pointwise network: activations, derivatives, Jacobian terms per unit
 
 

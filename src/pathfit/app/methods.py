@@ -18,11 +18,13 @@ from typing import Any, Literal
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
+from pathfit.amortized import AmortizedEstimator
 from pathfit.choices import TARGET_KINDS, TargetKind
 from pathfit.estimators import GradientFit, LeastSquares
+from pathfit.exceptions import InputError
 from pathfit.models import AbstractLinearModel, ConstantLambda, PointwiseMLP, SeedNetwork
 
-Estimator = LeastSquares | GradientFit
+Estimator = LeastSquares | GradientFit | AmortizedEstimator
 
 
 class Section(BaseModel):
@@ -79,6 +81,9 @@ class Method:
     section: type[Section]
     build: Callable[[Any, MethodContext], Estimator]
     streams: bool = False
+    configured: Callable[[Any], bool] = lambda section: True
+    """Whether its section lets it run: a method that needs a setting (a trained estimator's
+    folder) runs by default only once it is set."""
 
 
 def _run_settings(section: Section, context: MethodContext) -> dict[str, Any]:
@@ -131,6 +136,37 @@ def _pointwise_mlp(section: Section, context: MethodContext) -> Estimator:
     return GradientFit(model, name="pointwise_mlp", **settings)
 
 
+class AmortizedSection(Section):
+    """A trained amortized estimator: the folder ``pathfit amortize train`` saved it in. The
+    method runs when this is set; its prior must be over the target's model."""
+
+    path: str | None = None
+
+
+def _amortized(section: AmortizedSection, context: MethodContext) -> Estimator:
+    if section.path is None:
+        raise InputError(
+            "path", "nothing", "the folder of an estimator that `pathfit amortize train` saved"
+        )
+    try:
+        estimator = AmortizedEstimator.load(section.path)
+    except InputError as err:
+        raise InputError(
+            "path", f"{section.path} ({err.field}: {err.value})", err.expected
+        ) from None
+    model, wanted = estimator.model, context.linear_model
+    if type(model) is not type(wanted) or model.powers != wanted.powers:
+        raise InputError(
+            "path",
+            f"{section.path} (an estimator of {type(model).__name__}{model.powers})",
+            f"an estimator trained for the target's model, {type(wanted).__name__}{wanted.powers}",
+        )
+    estimator.level = context.level
+    estimator.seed = context.seed
+    estimator.threads = context.threads
+    return estimator
+
+
 _CONSTANT: tuple[TargetKind, ...] = ("constant",)
 
 METHODS: dict[str, Method] = {
@@ -181,6 +217,13 @@ METHODS: dict[str, Method] = {
             ),
             _pointwise_mlp,
         ),
+        Method(
+            "amortized",
+            ("constant", "poly_lambda"),
+            AmortizedSection,
+            _amortized,
+            configured=lambda section: section.path is not None,
+        ),
     )
 }
 
@@ -188,6 +231,12 @@ MethodName = Literal[tuple(METHODS)]  # type: ignore[valid-type]
 """The name of a registered method."""
 
 
-def applicable(target: TargetKind) -> tuple[str, ...]:
-    """The methods that apply to a target kind, in registration order."""
-    return tuple(name for name, method in METHODS.items() if target in method.applies_to)
+def applicable(target: TargetKind, sections: Any = None) -> tuple[str, ...]:
+    """The methods that apply to a target kind, in registration order; with the config's
+    ``methods`` section, only those it configures (the amortized method needs its path)."""
+    return tuple(
+        name
+        for name, method in METHODS.items()
+        if target in method.applies_to
+        and (sections is None or method.configured(getattr(sections, name)))
+    )

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pathfit.app.config import RunConfig
     from pathfit.estimators import LamCurve
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The version of results.json's layout (documented in docs/results.md)."""
 
 Interval = tuple[float, float]

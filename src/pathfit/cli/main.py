@@ -37,6 +37,7 @@ from pathfit.cli._shared import (
 from pathfit.exceptions import InputError
 
 if TYPE_CHECKING:
+    from pathfit.app.config import RunConfig
     from pathfit.app.outcome import RunOutcome
     from pathfit.outputs import OutputFolder
 
@@ -158,12 +159,26 @@ def fit(
     quiet: QuietOption = False,
 ) -> None:
     """Fit your own paths and targets (or those `pathfit simulate` wrote) every applicable way."""
+    cfg = load(config, None, threads)
+    _fit_file(cfg, data, output, overwrite, missing, max_memory, quiet, f"pathfit fit {data.name}")
+
+
+def _fit_file(
+    cfg: RunConfig,
+    data: Path,
+    output: str | None,
+    overwrite: bool,
+    missing: MissingPolicy,
+    max_memory: int | None,
+    quiet: bool,
+    title: str,
+) -> None:
+    """Read a data file, fit it with the config's methods and write the results."""
     from pathfit.app.build import selected_methods
     from pathfit.app.experiment import fit_data
     from pathfit.datafiles import companion_paths, read_dataset
     from pathfit.targets import spec_from_truth
 
-    cfg = load(config, None, threads)
     with output_folder(output, cfg.seed, "fit", overwrite) as folder:
         dataset = read_dataset(data, missing=missing)
         truth = spec_from_truth(dataset.truth, source=str(companion_paths(data)["truth"]))
@@ -184,7 +199,7 @@ def fit(
                 on_method=lambda name: step(f"fitting {name}"),
                 max_memory=max_memory,
             )
-        _finish(outcome, folder, f"pathfit fit {data.name}")
+        _finish(outcome, folder, title)
 
 
 def _finish(outcome: RunOutcome, folder: OutputFolder, title: str) -> None:
@@ -407,3 +422,38 @@ def _validation_lines(v: Any) -> list[str]:
         f"{v.batch_1000_s:.2f} s for a batch of 1000"
     )
     return lines
+
+
+@amortize.command("apply")
+@explain_errors
+def amortize_apply(
+    estimator: Annotated[
+        Path, typer.Argument(metavar="DIR", help="the folder `pathfit amortize train` wrote")
+    ],
+    data: Annotated[Path, typer.Argument(help="data file: .csv, .parquet or .npz")],
+    output: OutputOption = None,
+    overwrite: OverwriteOption = False,
+    missing: Annotated[
+        MissingPolicy, typer.Option(help="stop at a missing value, or omit the times that have one")
+    ] = "raise",
+    threads: ThreadsOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Fit a data file with a trained amortized estimator alone: results.json and the report,
+    as `pathfit fit` writes them, with one `amortized` row."""
+    from pathfit.amortized import AmortizedEstimator
+    from pathfit.app.config import parse_config
+
+    prior = AmortizedEstimator.load(estimator).prior_
+    target: dict[str, Any] = {"kind": "constant"}
+    if prior.degree:
+        target = {"kind": "poly_lambda", "coef": list(prior.coef_mean)}
+    document: dict[str, Any] = {
+        "target": target,
+        "methods": {"run": ["amortized"], "amortized": {"path": str(estimator)}},
+    }
+    if threads is not None:
+        document["threads"] = threads
+    cfg = parse_config(document, source=f"pathfit amortize apply {estimator}")
+    title = f"pathfit amortize apply {estimator.name} {data.name}"
+    _fit_file(cfg, data, output, overwrite, missing, None, quiet, title)
