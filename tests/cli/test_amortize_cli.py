@@ -45,8 +45,12 @@ def test_train_writes_the_estimator_and_its_validation(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [
         "estimator.json",
         "estimator.safetensors",
+        "report.html",
         "validation.json",
     ]
+    page = (out / "report.html").read_text()
+    for figure in ("sbc", "coverage", "posteriors", "rmse_by_size"):
+        assert f'id="figure-{figure}"' in page
     v = json.loads((out / "validation.json").read_text())
     assert v["sbc"]["n"] == 40 and len(v["sbc"]["ranks"]) == 40
     assert all(0 <= r <= 99 for r in v["sbc"]["ranks"])

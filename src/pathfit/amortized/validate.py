@@ -127,6 +127,7 @@ def validate(
         say("calibration")
         truths, draws, exact_mean, exact_draws, ls = [], [], [], [], []
         c2st_pairs = []
+        by_size = []
         for start in range(0, n_simulations, batch_size):
             size = min(batch_size, n_simulations - start)
             batch = simulate_batch(estimator.prior_, size, g)
@@ -140,6 +141,15 @@ def validate(
                 torch.distributions.MultivariateNormal(mean, cov).sample((n_draws,)).transpose(0, 1)
             )
             ls.append(_ls(summaries))
+            by_size.append(
+                {
+                    "n": batch.n_paths,
+                    "m": int(batch.times.shape[1]),
+                    "datasets": size,
+                    "rmse_amortized": _rmse(d.mean(dim=1), batch.coef),
+                    "rmse_exact": _rmse(mean, batch.coef),
+                }
+            )
             for b in range(min(size, c2st_datasets - len(c2st_pairs))):
                 c2st_pairs.append((summaries, b, mean[b], cov[b]))
         truth_t, draws_t = torch.cat(truths), torch.cat(draws)
@@ -156,11 +166,18 @@ def validate(
             "least_squares": _rmse(torch.cat(ls), truth_t),
         }
         say("two-sample test against the exact posterior")
-        accuracies = []
+        accuracies, examples = [], []
         for i, (summaries, b, mean, cov) in enumerate(c2st_pairs):
             amortized = _draws(estimator, _one(summaries, b), 1000, 77 + i)[0]
             exact = torch.distributions.MultivariateNormal(mean, cov).sample((1000,))
             accuracies.append(c2st(amortized, exact, generator=torch.Generator().manual_seed(i)))
+            examples.append(
+                {
+                    "exact_mean": float(mean[0]),
+                    "exact_sd": float(cov[0, 0].sqrt()),
+                    "amortized_draws": amortized[:400, 0].tolist(),
+                }
+            )
         say("sizes outside the training ranges")
         generalization = []
         for n, m in outside:
@@ -210,7 +227,7 @@ def validate(
         timing_batch=timing_batch,
         train_s=training.seconds if training is not None else float("nan"),
         simulations=training.simulations if training is not None else 0,
-        details={"c2st_per_dataset": accuracies},
+        details={"c2st_per_dataset": accuracies, "examples": examples, "by_size": by_size},
     )
 
 

@@ -371,6 +371,7 @@ def amortize_train(
     (calibration, coverage, the exact posterior), and save it with validation.json."""
     from pathfit.app.amortize import load_amortize_config, train_and_validate
     from pathfit.atomic import write_json_atomic
+    from pathfit.report.amortized import validation_lines, write_validation_report
 
     cfg = load_amortize_config(config, quick)
     if seed is not None:
@@ -387,41 +388,18 @@ def amortize_train(
                 on_epoch=lambda e, train, held: step(f"epoch {e}: held-out loss {held:.4f}"),
                 on_step=lambda what: step(f"validating: {what}"),
             )
+        validation = trained.validation.to_json()
+        lines = validation_lines(validation)
         trained.estimator.save(folder.staging)
-        write_json_atomic(folder.staging / "validation.json", trained.validation.to_json())
+        write_json_atomic(folder.staging / "validation.json", validation)
+        write_validation_report(
+            folder.staging, validation, lines, title="pathfit amortized estimator: validation"
+        )
         path, *_ = folder.commit()
     out = console()
-    for line in _validation_lines(trained.validation):
+    for line in lines:
         say(out, line)
     say(out, f"estimator and validation: {path.parent}")
-
-
-def _validation_lines(v: Any) -> list[str]:
-    cov = ", ".join(
-        f"{lvl:.2f}: {emp:.3f}"
-        for lvl, emp in zip(v.coverage["levels"], v.coverage["empirical"], strict=True)
-    )
-    lines = [
-        f"trained on {v.simulations} simulations in {v.train_s:.0f} s",
-        f"calibration (SBC, {v.sbc['n']} datasets): KS p-value {v.sbc['ks_pvalue']:.3f}",
-        f"coverage of central intervals: {cov}",
-        "exact posterior on the same datasets: "
-        + ", ".join(f"{c:.3f}" for c in v.coverage["exact_posterior"]),
-        f"posterior-mean RMSE: amortized {v.rmse['amortized']:.4g}, exact posterior "
-        f"{v.rmse['exact_posterior']:.4g} (ratio {v.rmse['ratio_vs_exact']:.3f}), least "
-        f"squares {v.rmse['least_squares']:.4g}",
-        f"C2ST against the exact posterior: {v.c2st:.3f} (0.5: indistinguishable)",
-    ]
-    for g in v.generalization:
-        lines.append(
-            f"outside the training sizes, n = {g['n']}, m = {g['m']}: RMSE ratio "
-            f"{g['rmse_ratio_vs_exact']:.3f}, 90% coverage {g['coverage_90']:.3f}"
-        )
-    lines.append(
-        f"inference: {v.inference_ms_per_dataset:.1f} ms per 100 x 1000 dataset; "
-        f"{v.batch_1000_s:.2f} s for a batch of 1000"
-    )
-    return lines
 
 
 @amortize.command("apply")

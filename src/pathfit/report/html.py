@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["render_html", "write_report"]
 
-_CSS = """
+PAGE_CSS = """
 :root { --ink: #1d2330; --muted: #5b6473; --line: #dde1e7; --soft: #f5f7fa;
   --ok: #1e7b3c; --warn: #9a6200; --bad: #b42318; }
 * { box-sizing: border-box; }
@@ -237,7 +237,7 @@ def render_html(out: RunOutcome, figures: list[ReportFigure], *, title: str, gen
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title>"
         '<link rel="icon" href="data:,">'
-        f"<style>{_CSS}</style></head><body><main>"
+        f"<style>{PAGE_CSS}</style></head><body><main>"
         f"<header><h1>{escape(title)}</h1>"
         f'<p class="question">{escape(content.QUESTION)}</p>'
         f'<dl class="setup">{setup}</dl></header>'
