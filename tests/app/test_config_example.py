@@ -46,6 +46,7 @@ def test_example_names_every_key() -> None:
     # Keys whose default is "not set" appear commented out, with the value to write.
     written = _flatten(tomllib.loads(EXAMPLE))
     commented = {"methods.run", "methods.gradient.lr", "lambda_x.noise_std", "threads"}
+    commented |= {"methods.amortized.path"}
     commented |= {f"methods.{m}.lr" for m in ("seed_network", "pointwise_mlp")}
     missing = _keys(RunConfig) - written - commented
     assert not missing, f"keys missing from the example: {sorted(missing)}"

@@ -142,6 +142,14 @@ def test_apply_and_the_amortized_method_of_run_and_fit(tmp_path):
         ["fit", str(data), "-c", str(tmp_path / "fit.toml"), "-o", str(tmp_path / "fitted"), "-q"],
     )
     assert result.exit_code == 0, result.output
+    from pathfit.app.build import make_estimator
+    from pathfit.app.config import parse_config
+
+    config = parse_config(
+        {"threads": 2, "seed": 9, "methods": {"amortized": {"path": str(tmp_path / "est")}}}
+    )
+    built = make_estimator("amortized", config, 20)
+    assert (built.threads, built.seed, built.level) == (2, 9, 0.95)
     names = [
         m["name"] for m in json.loads((tmp_path / "fitted" / "results.json").read_text())["methods"]
     ]

@@ -3,7 +3,6 @@ the job that trains, validates and saves it."""
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,20 +79,10 @@ QUICK: dict[str, Any] = {
 
 def load_amortize_config(path: Path | None, quick: bool) -> AmortizeConfig:
     """The config: the defaults (or the ``--quick`` preset) under what the file sets."""
-    from pathfit.app.config import input_error
+    from pathfit.app.config import input_error, read_toml
 
-    data: dict[str, Any] = {}
-    source = "amortize config"
-    if path is not None:
-        source = str(path)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise InputError("--config", str(path), "an existing TOML file") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise InputError("--config", f"{path} ({err})", "a readable UTF-8 TOML file") from None
-        except tomllib.TOMLDecodeError as err:
-            raise InputError("--config", f"{path}: {err}", "valid TOML") from None
+    data: dict[str, Any] = {} if path is None else read_toml(path)
+    source = "amortize config" if path is None else str(path)
     if quick:
         merged = {**QUICK, **data}
         for key, section in QUICK.items():

@@ -124,16 +124,21 @@ def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
 
 def load_config(path: str | Path) -> RunConfig:
     """Read, validate and check a TOML config file."""
+    return parse_config(read_toml(path), source=str(path))
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The document in the TOML file given as --config; an InputError says why there is
+    none."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("--config", str(path), "an existing TOML file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise InputError("--config", f"{path} ({err})", "a readable UTF-8 TOML file") from None
     except tomllib.TOMLDecodeError as err:
         raise InputError("--config", f"{path}: {err}", "valid TOML") from None
-    return parse_config(data, source=str(path))
 
 
 def input_error(

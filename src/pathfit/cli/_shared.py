@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from typer.core import TyperGroup
 
+from pathfit.choices import MissingPolicy
 from pathfit.exceptions import InputError, PathfitError
 from pathfit.outputs import OutputFolder, open_output
 
@@ -98,6 +99,10 @@ MaxMemoryOption = Annotated[
         help="refuse, before starting, a job whose estimated peak memory exceeds SIZE (8G, "
         "512M; default: 80% of the memory available)",
     ),
+]
+MissingOption = Annotated[
+    MissingPolicy,
+    typer.Option(help="stop at a missing value, or omit the times that have one"),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")]
 

@@ -18,6 +18,7 @@ from pathfit.cli._entry import CommandLine
 from pathfit.cli._shared import (
     ConfigOption,
     MaxMemoryOption,
+    MissingOption,
     OneLineErrors,
     OutputOption,
     OverwriteOption,
@@ -151,9 +152,7 @@ def fit(
     config: ConfigOption = None,
     output: OutputOption = None,
     overwrite: OverwriteOption = False,
-    missing: Annotated[
-        MissingPolicy, typer.Option(help="stop at a missing value, or omit the times that have one")
-    ] = "raise",
+    missing: MissingOption = "raise",
     threads: ThreadsOption = None,
     max_memory: MaxMemoryOption = None,
     quiet: QuietOption = False,
@@ -411,9 +410,7 @@ def amortize_apply(
     data: Annotated[Path, typer.Argument(help="data file: .csv, .parquet or .npz")],
     output: OutputOption = None,
     overwrite: OverwriteOption = False,
-    missing: Annotated[
-        MissingPolicy, typer.Option(help="stop at a missing value, or omit the times that have one")
-    ] = "raise",
+    missing: MissingOption = "raise",
     threads: ThreadsOption = None,
     quiet: QuietOption = False,
 ) -> None:

@@ -16,7 +16,7 @@ from scipy import stats
 
 from pathfit.atomic import write_text_atomic
 from pathfit.report.build import ReportFigure, png_bytes
-from pathfit.report.html import PAGE_CSS
+from pathfit.report.html import page_start
 
 
 def _figure() -> tuple[Any, Any]:
@@ -187,13 +187,7 @@ def write_validation_report(
     summary = "".join(f"<li>{escape(line)}</li>" for line in lines)
     generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     page = (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title>"
-        '<link rel="icon" href="data:,">'
-        f"<style>{PAGE_CSS}</style></head><body><main>"
-        f"<header><h1>{escape(title)}</h1></header>"
+        page_start(title) + f"<header><h1>{escape(title)}</h1></header>"
         f'<section id="summary"><h2>Validation</h2><ul class="messages">{summary}</ul></section>'
         f'<section id="figures"><h2>Figures</h2>{body}</section>'
         f"<footer>Generated {escape(generated)} by pathfit.</footer>"

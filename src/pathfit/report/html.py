@@ -219,6 +219,19 @@ def _lambda_x_section(out: RunOutcome) -> str:
     )
 
 
+def page_start(title: str) -> str:
+    """A page's opening up to its <main>: doctype, charset, viewport, title, the inline
+    style and an empty icon (so that a browser fetches nothing)."""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title>"
+        '<link rel="icon" href="data:,">'
+        f"<style>{PAGE_CSS}</style></head><body><main>"
+    )
+
+
 def render_html(out: RunOutcome, figures: list[ReportFigure], *, title: str, generated: str) -> str:
     """The report page as one self-contained HTML string (images as data URIs, inline CSS)."""
     setup = "".join(
@@ -232,13 +245,7 @@ def render_html(out: RunOutcome, figures: list[ReportFigure], *, title: str, gen
     )
     figure_html = "".join(_figure(f) for f in figures)
     return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title>"
-        '<link rel="icon" href="data:,">'
-        f"<style>{PAGE_CSS}</style></head><body><main>"
-        f"<header><h1>{escape(title)}</h1>"
+        page_start(title) + f"<header><h1>{escape(title)}</h1>"
         f'<p class="question">{escape(content.QUESTION)}</p>'
         f'<dl class="setup">{setup}</dl></header>'
         '<section id="summary"><h2>Methods</h2>'
