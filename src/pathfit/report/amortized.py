@@ -31,12 +31,17 @@ def rank_histogram(validation: dict[str, Any]) -> ReportFigure:
     n = float(counts.sum())
     bins = counts.size
     fig, ax = _figure()
-    ax.bar(np.arange(bins), counts, width=0.9, color="#4c72b0", label="datasets per rank bin")
+    span = (validation["sbc"]["draws"] + 1) / bins  # ranks per bin
+    centers = (np.arange(bins) + 0.5) * span
+    ax.bar(centers, counts, width=0.9 * span, color="#4c72b0", label="datasets per rank bin")
     # where a bin's count falls 99% of the time when the ranks are uniform
     lo, hi = stats.binom.ppf([0.005, 0.995], n, 1 / bins)
-    ax.axhspan(lo, hi, color="#999999", alpha=0.25, label="99% band if calibrated")
+    for bound in (lo, hi):
+        ax.axhline(bound, color="#c44e52", lw=1, ls="--", zorder=3)
+    ax.plot([], [], color="#c44e52", lw=1, ls="--", label="99% band if calibrated")
     ax.axhline(n / bins, color="#333333", lw=1)
-    ax.set_xlabel(f"rank of the truth among {validation['sbc']['draws']} draws (binned)")
+    ax.set_xlim(0, validation["sbc"]["draws"] + 1)
+    ax.set_xlabel(f"rank of the truth among {validation['sbc']['draws']} posterior draws")
     ax.set_ylabel("datasets")
     ax.set_title("Simulation-based calibration")
     ax.legend(loc="lower right", fontsize=8)
