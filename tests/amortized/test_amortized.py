@@ -186,3 +186,13 @@ def test_a_small_trained_model_is_calibrated():
         lo, hi = coverage_interval(round(empirical * 400), 400, level=0.999)
         assert lo <= level <= hi, (level, empirical)
     assert v.rmse["ratio_vs_exact"] < 1.2
+
+
+def test_an_estimator_saved_by_a_newer_pathfit_is_refused(tmp_path, tiny):
+    def newer(folder):
+        meta = json.loads((folder / "estimator.json").read_text())
+        meta["versions"]["pathfit"] = "999.0.0"
+        (folder / "estimator.json").write_text(json.dumps(meta))
+
+    message = _corrupt(tmp_path, tiny, newer)
+    assert "versions.pathfit" in message and "'999.0.0'" in message

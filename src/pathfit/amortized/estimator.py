@@ -419,7 +419,11 @@ class AmortizedEstimator(AbstractEstimator):
         state = {k: v.detach().contiguous() for k, v in net.state_dict().items()}
         meta = {
             "format": FORMAT,
-            "versions": {"pathfit": pathfit.__version__, "torch": torch.__version__},
+            "versions": {
+                "pathfit": pathfit.__version__,
+                "torch": torch.__version__,
+                "zuko": _zuko_version(),
+            },
             "prior": self.prior_.to_json(),
             "architecture": {
                 "hidden": self.hidden,
@@ -470,6 +474,14 @@ class AmortizedEstimator(AbstractEstimator):
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
             raise InputError(f"{info_path}: format", repr(found), repr(FORMAT))
+        saved = str(meta.get("versions", {}).get("pathfit", ""))
+        if _release(saved) > _release(pathfit.__version__):
+            raise InputError(
+                f"{info_path}: versions.pathfit",
+                repr(saved),
+                f"an estimator saved by pathfit {pathfit.__version__} or earlier (upgrade "
+                "pathfit to load it)",
+            )
         try:
             prior = Prior.from_json(meta["prior"])
             arch = meta["architecture"]
@@ -523,6 +535,23 @@ class AmortizedEstimator(AbstractEstimator):
         estimator.net_ = net
         estimator.training_ = Training(**training)
         return estimator
+
+
+def _zuko_version() -> str:
+    from importlib.metadata import version
+
+    return version("zuko")
+
+
+def _release(text: str) -> tuple[int, ...]:
+    """The numeric release of a version string ("0.9.0.dev1" -> (0, 9, 0)); () if none."""
+    parts = []
+    for part in text.split("."):
+        digits = "".join(c for c in part if c.isdigit()) if part[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 @functools.cache
