@@ -80,9 +80,8 @@ def map_tiles(
                     yield block, tile, work(block, tile)
             return
         # At most 2 x workers tiles in flight: a pool.map over every block would hold each
-        # finished result until the caller took it, and on a busy machine, where the caller
-        # waits for a core, that was hundreds of tiles (a path bootstrap's weighted tiles,
-        # 3 MB each, took a streamed run from 0.43 to 0.75 GB).
+        # finished result until the caller took it, as many as the blocks of a tile when the
+        # caller waits for a core (a path bootstrap's weighted tiles are 3 MB each).
         window = 2 * workers
         with ThreadPoolExecutor(workers) as pool:
             for tile in range(n_tiles(times.shape[0])):

@@ -115,8 +115,9 @@ def bench_stages(plan: Plan) -> Stages:
 
 
 _STREAM_CHILD = """
-import resource, sys, time
+import sys, time
 import torch
+from pathfit._rss import peak_rss
 torch.set_num_threads(int(sys.argv[3]))
 from pathfit.design import streamed_design
 from pathfit.processes import ABM, sample_times
@@ -126,7 +127,7 @@ times = sample_times(n_times, horizon, seed=0)
 start = time.perf_counter()
 design = streamed_design(ABM(x0=x0, mu=mu, sigma=sigma), n_paths, times, (2,), seed=0)
 seconds = time.perf_counter() - start
-print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, float(design.mean()))
+print(seconds, peak_rss() / 2**20, float(design.mean()))
 """
 
 
