@@ -20,6 +20,7 @@ from pathfit.exceptions import InputError, PathfitError
 from pathfit.outputs import OutputFolder, open_output
 
 if TYPE_CHECKING:
+    from pydantic import BaseModel
     from rich.console import Console
 
     from pathfit.app.config import RunConfig
@@ -248,6 +249,14 @@ def load(config: Path | None, seed: int | None, threads: int | None = None) -> R
     from pathfit.app.config import RunConfig, load_config
 
     cfg = load_config(config) if config is not None else RunConfig()
+    return with_overrides(cfg, seed, threads)
+
+
+C = TypeVar("C", bound="BaseModel")
+
+
+def with_overrides(cfg: C, seed: int | None, threads: int | None) -> C:
+    """A config (any with ``seed`` and ``threads``) with --seed and --threads applied."""
     if seed is not None:
         if not 0 <= seed < 2**63:
             raise InputError("--seed", seed, "an integer in [0, 2^63)")

@@ -34,6 +34,7 @@ from pathfit.cli._shared import (
     say,
     set_debug,
     threads_option,
+    with_overrides,
 )
 from pathfit.exceptions import InputError
 
@@ -372,13 +373,7 @@ def amortize_train(
     from pathfit.atomic import write_json_atomic
     from pathfit.report.amortized import validation_lines, write_validation_report
 
-    cfg = load_amortize_config(config, quick)
-    if seed is not None:
-        if not 0 <= seed < 2**63:
-            raise InputError("--seed", seed, "an integer in [0, 2^63)")
-        cfg = cfg.model_copy(update={"seed": seed})
-    if threads is not None:
-        cfg = cfg.model_copy(update={"threads": threads})
+    cfg = with_overrides(load_amortize_config(config, quick), seed, threads)
     steps = cfg.training.max_epochs + 5
     with output_folder(output, cfg.seed, "amortize", overwrite) as folder:
         with command_threads(cfg.threads), progress("simulating", steps, quiet) as step:
