@@ -7,6 +7,7 @@ constant lambda = 0.25.
 from __future__ import annotations
 
 import ctypes
+import math
 import platform
 
 import numpy as np
@@ -16,11 +17,13 @@ from scipy import stats
 
 import pathfit as pf
 from pathfit.estimators._uncertainty import (
+    andrews_bandwidth,
     autocorrelation,
     block_bootstrap,
     choose_interval,
     newey_west,
     path_bootstrap,
+    politis_white_block_length,
 )
 from pathfit.exceptions import InputError
 from pathfit.models import ConstantLambda
@@ -104,7 +107,17 @@ def test_auto_chooses_newey_west_for_ar1_noise(seed):
     assert "short lags only" in note
     assert "Newey-West" in note
     assert f"lag-1 {_lag1(est.residuals_):.2f}" in note
-    assert note.endswith("(6 lags)")  # int(4 (m / 100)^(2/9)) = 6 for m = 1000
+    # prewhitened by a VAR(1) of the scores, then Andrews' AR(1) plug-in on what is left
+    scores = est.model_.prepare(paths) * est.residuals_.unsqueeze(1)
+    a = float((scores[1:, 0] * scores[:-1, 0]).sum() / scores[:-1, 0].square().sum())
+    bandwidth = andrews_bandwidth(scores[1:] - a * scores[:-1])
+    lags = max(0, math.ceil(bandwidth) - 1)
+    assert note.endswith(
+        f"(VAR(1) prewhitened, Andrews AR(1) plug-in bandwidth {bandwidth:.3g}: {lags} lags)"
+    )
+    # unwhitened, phi = 0.8 and m = 1000 give the population bandwidth
+    # 1.1447 (4 phi^2 / (1 - phi^2)^2 m)^(1/3) = 30.9; one series' estimate lies within 20%
+    assert 0.8 * 30.9 < andrews_bandwidth(scores) < 1.2 * 30.9
 
 
 def test_auto_chooses_classical_for_noise_free_targets_and_says_rounding():
@@ -124,7 +137,9 @@ def test_fit_design_on_population_data_cannot_choose_path_bootstrap():
     assert est.interval_ != "path_bootstrap"
     assert est.interval_ == "hac"
     assert "not at hand" in note
-    assert note.endswith("(100 lags)")  # the long window: m // 10
+    # the long window: a bandwidth of at least m / 10 = 100, so at least 99 lags
+    lags = int(note.rsplit(": ", 1)[1].removesuffix(" lags)"))
+    assert lags >= 99
 
 
 def test_choose_interval_with_few_times_is_classical():
@@ -195,7 +210,7 @@ def test_newey_west_without_lags_is_white_times_m_over_m_minus_p():
     hac = newey_west(torch.from_numpy(design), torch.from_numpy(residuals), 0.95, "x", lags=0)
     expected = _white(design, residuals) * m / (m - p)
     assert hac.method == "hac"
-    assert hac.reason == "x (0 lags)"
+    assert hac.reason == "x (bandwidth 1 given: 0 lags)"
     np.testing.assert_allclose(hac.cov.numpy(), expected, rtol=1e-10, atol=0)
     assert hac.quantile == pytest.approx(stats.norm.ppf(0.975), rel=1e-12)
 
@@ -268,7 +283,7 @@ def _block_draws(seed: int, n_bootstrap: int = 50) -> torch.Tensor:
         design, targets, 0.95, "x", block_length=10, n_bootstrap=n_bootstrap, generator=generator
     )
     assert out.method == "block_bootstrap"
-    assert out.reason == "x (blocks of 10 times)"
+    assert out.reason == "x (blocks of 10 times, given)"
     assert out.cov is not None and out.cov.shape == (2, 2)
     return out.draws
 
@@ -423,3 +438,50 @@ def test_one_path_gives_no_path_clustered_interval_for_a_network():
     assert result.interval == "path_cluster"
     assert result.lam_stderr is None
     assert "one path" in result.uncertainty_note
+
+
+def test_andrews_bandwidth_matches_a_hand_computation():
+    # one column: rho = sum e_t e_(t-1) / sum e_(t-1)^2, s^2 = mean (e_t - rho e_(t-1))^2,
+    # alpha(1) = 4 rho^2 / ((1 - rho)^2 (1 + rho)^2), S = 1.1447 (alpha m)^(1/3)
+    e = [1.0, 2.0, 0.5, -1.0, 0.3, 1.5, -0.2, 0.8, 1.1, -0.4]
+    rho = sum(a * b for a, b in zip(e[1:], e[:-1], strict=True)) / sum(x * x for x in e[:-1])
+    alpha = 4 * rho**2 / ((1 - rho) ** 2 * (1 + rho) ** 2)
+    expected = 1.1447 * (alpha * len(e)) ** (1 / 3)
+    got = andrews_bandwidth(torch.tensor(e, dtype=torch.float64).unsqueeze(1))
+    assert got == pytest.approx(expected, rel=1e-12)
+    # two columns: the innovation variances weigh them
+    f = [0.3, -0.1, 0.4, 0.2, -0.5, 0.1, 0.0, 0.6, -0.3, 0.2]
+    num = den = 0.0
+    for col in (e, f):
+        r = sum(a * b for a, b in zip(col[1:], col[:-1], strict=True)) / sum(
+            x * x for x in col[:-1]
+        )
+        s2 = sum((a - r * b) ** 2 for a, b in zip(col[1:], col[:-1], strict=True)) / (len(col) - 1)
+        num += 4 * r**2 * s2**2 / ((1 - r) ** 6 * (1 + r) ** 2)
+        den += s2**2 / (1 - r) ** 4
+    both = torch.tensor([e, f], dtype=torch.float64).T
+    assert andrews_bandwidth(both) == pytest.approx(1.1447 * (num / den * 10) ** (1 / 3), rel=1e-12)
+
+
+def test_politis_white_block_length_matches_a_hand_computation():
+    rng = np.random.default_rng(5)
+    n, phi = 400, 0.6
+    x = np.zeros(n)
+    for t in range(1, n):
+        x[t] = phi * x[t - 1] + rng.standard_normal()
+    # by hand, as the docstring states it
+    y = x - x.mean()
+    acov = np.array([np.dot(y[k:], y[: n - k]) / n for k in range(n)])
+    rho = acov / acov[0]
+    k_n = max(5, int(np.ceil(np.sqrt(np.log10(n)))))
+    threshold = 2 * np.sqrt(np.log10(n) / n)
+    m_hat = next(k - 1 for k in range(1, n) if np.all(np.abs(rho[k : k + k_n]) < threshold))
+    big_m = 2 * max(m_hat, 1)
+    lam = [1.0 if k / big_m <= 0.5 else 2 * (1 - k / big_m) for k in range(1, big_m + 1)]
+    g = acov[0] + 2 * sum(w * acov[k] for w, k in zip(lam, range(1, big_m + 1), strict=True))
+    big_g = 2 * sum(w * k * acov[k] for w, k in zip(lam, range(1, big_m + 1), strict=True))
+    expected = round((2 * big_g**2 / (4 / 3 * g**2)) ** (1 / 3) * n ** (1 / 3))
+    assert politis_white_block_length(torch.from_numpy(x)) == expected
+    # white noise gets short blocks, persistent noise long ones
+    assert politis_white_block_length(torch.from_numpy(rng.standard_normal(n))) <= 3
+    assert politis_white_block_length(torch.from_numpy(x)) > 5

@@ -144,31 +144,94 @@ def classical(solution: LinearSolution, level: float, reason: str) -> Uncertaint
     return Uncertainty("classical", reason, solution.cov, solution.cov_reason, quantile)
 
 
+def andrews_bandwidth(scores: torch.Tensor) -> float:
+    """Andrews' (1991) AR(1) plug-in bandwidth for the Bartlett kernel:
+    S = 1.1447 (alpha(1) m)^(1/3), alpha(1) = sum_a 4 rho_a^2 s_a^4 / ((1 - rho_a)^6 (1 + rho_a)^2)
+    / sum_a s_a^4 / (1 - rho_a)^4, with rho_a and s_a^2 the AR(1) coefficient and innovation
+    variance fitted to each column a of the (m, p) ``scores`` (equal weights). 0 for white
+    scores; a column whose |rho| reaches 0.97 is held there (the formula diverges at 1)."""
+    m = scores.shape[0]
+    numerator = denominator = 0.0
+    for a in range(scores.shape[1]):
+        e = scores[:, a]
+        lagged = float(fixed_sum(e[:-1].square()))
+        if m < 3 or lagged == 0:
+            continue
+        rho = float(fixed_sum(e[1:] * e[:-1])) / lagged
+        rho = max(-0.97, min(0.97, rho))
+        s2 = float(fixed_mean((e[1:] - rho * e[:-1]).square()))
+        numerator += 4 * rho**2 * s2**2 / ((1 - rho) ** 6 * (1 + rho) ** 2)
+        denominator += s2**2 / (1 - rho) ** 4
+    if denominator == 0:
+        return 0.0
+    return 1.1447 * (numerator / denominator * m) ** (1 / 3)
+
+
 def newey_west(
     design: Design,
     residuals: TargetValues,
     level: float,
     reason: str,
     lags: int | None = None,
+    prewhiten: bool = True,
 ) -> Uncertainty:
-    """Heteroskedasticity-and-autocorrelation-consistent covariance with Bartlett weights."""
+    """Heteroskedasticity-and-autocorrelation-consistent covariance with Bartlett weights
+    1 - j / S for lags j < S. The bandwidth S is Andrews' AR(1) plug-in (``andrews_bandwidth``;
+    the reason says which) unless ``lags`` fixes it at lags + 1; with a long window (the paths
+    not at hand) it is at least m / 10.
+
+    With ``prewhiten`` (Andrews and Monahan 1992), a VAR(1) A is fitted to the scores first,
+    the kernel estimate is made on the residual scores u_t = s_t - A s_(t-1), and recoloured
+    by (I - A)^-1; the AR(1) part of the dependence is then captured by A rather than by a
+    truncated kernel sum.
+    """
     m, p = design.shape
-    if lags is None:
-        lags = int(4 * (m / 100) ** (2 / 9))
-        if reason.endswith("long window"):
-            lags = max(lags, m // 10)
+    scores = design * residuals.unsqueeze(1)
     svd = ScaledSVD.of(design)
     z = _normal_quantile(level)
     if int(svd.rank) < p or m <= p:
         return Uncertainty("hac", reason, None, _deficient(int(svd.rank), p, m), z)
+    recolour = None
+    kernel_scores = scores
+    if prewhiten and lags is None and m > 2 * p + 2:
+        a = _var1(scores)
+        if a is not None:
+            kernel_scores = scores[1:] - scores[:-1] @ a.T
+            recolour = torch.linalg.inv(torch.eye(p, dtype=scores.dtype) - a)
+    if lags is None:
+        bandwidth = andrews_bandwidth(kernel_scores)
+        how = f"Andrews AR(1) plug-in bandwidth {bandwidth:.3g}"
+        if reason.endswith("long window") and bandwidth < m / 10:
+            bandwidth, how = m / 10, f"bandwidth m/10 = {m / 10:.3g}"
+    else:
+        bandwidth, how = float(lags + 1), f"bandwidth {lags + 1} given"
+    if recolour is not None:
+        how = "VAR(1) prewhitened, " + how
+    n_lags = max(0, math.ceil(bandwidth) - 1)
+    rows = kernel_scores.shape[0]
+    meat = _cross(kernel_scores, kernel_scores)
+    for lag in range(1, min(n_lags, rows - 1) + 1):
+        cross = _cross(kernel_scores[lag:], kernel_scores[:-lag])
+        meat = meat + (1 - lag / bandwidth) * (cross + cross.T)
+    if recolour is not None:
+        meat = recolour @ meat @ recolour.T * (m / rows)
     bread = svd.inverse_gram()
-    scores = design * residuals.unsqueeze(1)
-    meat = _cross(scores, scores)
-    for lag in range(1, min(lags, m - 1) + 1):
-        cross = _cross(scores[lag:], scores[:-lag])
-        meat = meat + (1 - lag / (lags + 1)) * (cross + cross.T)
     cov = bread @ meat @ bread * (m / (m - p))
-    return Uncertainty("hac", reason + f" ({lags} lags)", cov, "", z)
+    return Uncertainty("hac", reason + f" ({how}: {n_lags} lags)", cov, "", z)
+
+
+def _var1(scores: torch.Tensor) -> torch.Tensor | None:
+    """The (p, p) least-squares VAR(1) coefficient of the scores, with its eigenvalues held
+    inside 0.97 in modulus (I - A must stay well invertible), or None when it cannot be fit."""
+    previous, current = scores[:-1], scores[1:]
+    gram = _cross(previous, previous)
+    if not bool(torch.isfinite(gram).all()) or float(torch.linalg.det(gram)) <= 0:
+        return None
+    a = torch.linalg.solve(gram, _cross(previous, current)).T
+    radius = float(torch.linalg.eigvals(a).abs().max())
+    if radius > 0.97:
+        a = a * (0.97 / radius)
+    return a
 
 
 def _cross(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -234,16 +297,66 @@ def block_bootstrap(
     n_bootstrap: int = N_BOOTSTRAP,
     generator: torch.Generator,
 ) -> Uncertainty:
-    """Moving-block bootstrap over the sorted time axis: rows of (Phi, k) resampled in blocks."""
+    """Moving-block bootstrap over the sorted time axis: rows of (Phi, k) resampled in blocks
+    of ``block_length`` times, by default Politis and White's (2004) automatic length with
+    Patton, Politis and White's (2009) correction, estimated on the least-squares residuals
+    (``politis_white_block_length``)."""
     m = design.shape[0]
-    length = block_length or max(1, round(m ** (1 / 3)))
-    length = min(length, m)
+    how = f"blocks of {block_length} times, given"
+    if block_length is None:
+        residuals = solve_least_squares(design, targets).residuals
+        block_length = politis_white_block_length(residuals)
+        how = f"Politis-White block length: {block_length} times"
+    length = min(max(1, block_length), m)
     n_blocks = -(-m // length)
     starts = torch.randint(m - length + 1, (n_bootstrap, n_blocks), generator=generator)
     index = (starts.unsqueeze(-1) + torch.arange(length)).reshape(n_bootstrap, -1)[:, :m]
     index = index.to(design.device)
-    reason = reason + f" (blocks of {length} times)"
+    reason = reason + f" ({how})"
     return _bootstrap("block_bootstrap", design[index], targets[index], level, reason)
+
+
+def politis_white_block_length(series: torch.Tensor) -> int:
+    """The moving-block bootstrap's block length for a series of length N: Politis and White
+    (2004), with the correction of Patton, Politis and White (2009).
+
+    The autocorrelations R(k) are cut at M = 2 m_hat, m_hat the smallest lag after which
+    K_N = max(5, sqrt(log10 N)) autocorrelations in a row stay below 2 sqrt(log10 N / N); with
+    the flat-top window lambda(t) (1 up to |t| = 1/2, then 2 (1 - |t|)),
+    G = sum lambda(k/M) |k| R(k) and g = sum lambda(k/M) R(k) over |k| <= M, the block length
+    is (2 G^2 / D)^(1/3) N^(1/3) with D = (4/3) g^2, rounded, in [1, min(3 sqrt(N), N/3)].
+    """
+    x = series.detach().to(torch.float64).reshape(-1)
+    n = x.shape[0]
+    if n < 4:
+        return 1
+    x = x - fixed_mean(x)
+    variance = float(fixed_sum(x.square())) / n
+    if variance == 0:
+        return 1
+    k_n = max(5, math.ceil(math.sqrt(math.log10(n))))
+    max_lag = min(n - 1, math.ceil(math.sqrt(n)) + k_n)
+    acov = [variance] + [float(fixed_sum(x[k:] * x[:-k])) / n for k in range(1, max_lag + 1)]
+    rho = [a / variance for a in acov]
+    threshold = 2 * math.sqrt(math.log10(n) / n)
+    m_hat = max_lag - k_n
+    for k in range(1, max_lag - k_n + 1):
+        if all(abs(rho[k + j]) < threshold for j in range(k_n)):
+            m_hat = k - 1
+            break
+    big_m = min(2 * max(m_hat, 1), max_lag)
+
+    def flat_top(t: float) -> float:
+        t = abs(t)
+        return 1.0 if t <= 0.5 else 2 * (1 - t) if t <= 1 else 0.0
+
+    g = acov[0] + 2 * sum(flat_top(k / big_m) * acov[k] for k in range(1, big_m + 1))
+    big_g = 2 * sum(flat_top(k / big_m) * k * acov[k] for k in range(1, big_m + 1))
+    upper = max(1, math.ceil(min(3 * math.sqrt(n), n / 3)))
+    if g <= 0:
+        return upper
+    length = (2 * big_g**2 / ((4 / 3) * g**2)) ** (1 / 3) * n ** (1 / 3)
+    return int(min(upper, max(1, round(length))))
 
 
 def _bootstrap(
