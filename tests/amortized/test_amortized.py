@@ -163,7 +163,7 @@ def test_simulated_batches_follow_the_prior_and_their_sizes():
 
 @pytest.mark.slow
 def test_a_small_trained_model_is_calibrated():
-    # Small data (10-40 paths, 20-80 times) where the prior still pulls: 1500 simulations,
+    # Small data (10-40 paths, 20-80 times) where the prior still pulls: 1000 simulations,
     # then 400 fresh datasets. A calibrated posterior's coverage at each level is binomial:
     # the 99.9% Clopper-Pearson band around the empirical coverage misses the nominal level
     # with probability 1e-3 per level, and the KS test of the SBC ranks fails with probability
@@ -172,7 +172,7 @@ def test_a_small_trained_model_is_calibrated():
     from pathfit.amortized.validate import validate
 
     est = AmortizedEstimator(TINY, hidden=32, context=16, transforms=2, threads=1, seed=5)
-    est.train(1500, batch_size=50, max_epochs=8, validation=200)
+    est.train(1000, batch_size=50, max_epochs=5, validation=200)
     v = validate(
         est,
         n_simulations=400,
