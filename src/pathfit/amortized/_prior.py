@@ -4,8 +4,8 @@ from it with pathfit's own batched simulation."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -13,7 +13,6 @@ from pathfit.design import simulate_designs
 from pathfit.exceptions import InputError
 from pathfit.processes import ABM, GBM, OU, AbstractProcess
 
-NoiseKind = Literal["iid"]
 Range = tuple[float, float]
 
 # datasets of one simulate_designs call: the same process and size, their own seeds
@@ -58,7 +57,6 @@ class Prior:
     coef_sd: tuple[float, ...] = (0.1,)
     noise: tuple[str, ...] = ("iid",)
     noise_level: Range = (1e-3, 1e-1)
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name in ("processes", "noise"):
@@ -127,7 +125,8 @@ class Prior:
 @dataclass(frozen=True)
 class Simulated:
     """A batch of datasets of one size: times (B, m), path power sums' means (B, m, Q) over
-    ``summary_powers``, targets (B, m), true coefficients (B, p), noise std (B,), n_paths."""
+    ``summary_powers``, targets (B, m), true coefficients (B, p), noise std (B,), n_paths.
+    """
 
     times: torch.Tensor
     moments: torch.Tensor
@@ -135,7 +134,6 @@ class Simulated:
     coef: torch.Tensor
     noise_std: torch.Tensor
     n_paths: int
-    horizon: torch.Tensor
 
 
 def _uniform(g: torch.Generator, lo: float, hi: float, log: bool = False) -> float:
@@ -176,7 +174,7 @@ def simulate_batch(
     g = generator
     n = n_paths if n_paths is not None else _size(g, *prior.n_paths)
     m = n_times if n_times is not None else _size(g, *prior.n_times)
-    times, moments, horizons = [], [], []
+    times, moments = [], []
     for start in range(0, n_datasets, GROUP):
         size = min(GROUP, n_datasets - start)
         process = draw_process(prior, g)
@@ -192,7 +190,6 @@ def simulate_batch(
         )
         times.append(t)
         moments.append(d)
-        horizons.append(torch.full((size,), horizon, dtype=torch.float64))
     times_t, moments_t = torch.cat(times), torch.cat(moments)
     mean = torch.tensor(prior.coef_mean, dtype=torch.float64)
     sd = torch.tensor(prior.coef_sd, dtype=torch.float64)
@@ -209,4 +206,4 @@ def simulate_batch(
     noise_std = level * typical
     eps = torch.randn(clean.shape, generator=g, dtype=torch.float64)
     targets = clean + noise_std.unsqueeze(1) * eps
-    return Simulated(times_t, moments_t, targets, coef, noise_std, n, torch.cat(horizons))
+    return Simulated(times_t, moments_t, targets, coef, noise_std, n)

@@ -88,10 +88,6 @@ def _exact(estimator: AmortizedEstimator, batch: Simulated) -> tuple[torch.Tenso
     return torch.stack([m for m, _ in out]), torch.stack([c for _, c in out])
 
 
-def _ls(summaries: Summaries) -> torch.Tensor:
-    return summaries.shift
-
-
 def validate(
     estimator: AmortizedEstimator,
     *,
@@ -140,7 +136,7 @@ def validate(
             exact_draws.append(
                 torch.distributions.MultivariateNormal(mean, cov).sample((n_draws,)).transpose(0, 1)
             )
-            ls.append(_ls(summaries))
+            ls.append(summaries.shift)  # the least-squares estimates
             by_size.append(
                 {
                     "n": batch.n_paths,
