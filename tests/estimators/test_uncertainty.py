@@ -17,10 +17,12 @@ from scipy import stats
 
 import pathfit as pf
 from pathfit.estimators._uncertainty import (
+    HETEROSCEDASTIC_P,
     andrews_bandwidth,
     autocorrelation,
     block_bootstrap,
     choose_interval,
+    heteroscedasticity_p,
     newey_west,
     path_bootstrap,
     politis_white_block_length,
@@ -77,6 +79,37 @@ def test_auto_chooses_classical_for_iid_noise(seed):
     assert "independent noise" in note
     assert f"lag-1 {_lag1(est.residuals_):.2f}" in note
     assert "3/sqrt(m) = 0.09" in note  # 3 / sqrt(1000) = 0.0949
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_auto_chooses_newey_west_for_heteroscedastic_noise_and_says_why(seed):
+    # sd proportional to k_j, which grows 30-fold over the horizon: the Breusch-Pagan statistic
+    # is in the hundreds (p < 1e-30) against a threshold at p = 1e-3
+    paths = _paths(seed)
+    targets = pf.make_targets(
+        paths, ConstantLam(LAM), noise_std=0.03, noise="heteroscedastic", seed=seed
+    )
+    est = pf.LeastSquares(ConstantLambda()).fit(paths, targets)
+    note = est.result_.uncertainty_note
+    assert est.interval_ == "hac", note
+    assert "Breusch-Pagan" in note and "heteroscedastic" in note
+    statistic, p_value = heteroscedasticity_p(paths.mean_square().unsqueeze(1), est.residuals_)
+    assert p_value < HETEROSCEDASTIC_P
+    assert f"statistic {statistic:.3g}" in note
+
+
+def test_breusch_pagan_matches_a_hand_computation():
+    # Koenker's form: m R^2 of r^2 on [1, design], chi-squared with the design's columns
+    rng = np.random.default_rng(0)
+    design = np.column_stack([rng.uniform(1, 3, 200), rng.normal(size=200)])
+    residuals = rng.normal(size=200) * design[:, 0]
+    squares = residuals**2
+    z = np.column_stack([np.ones(200), design])
+    fitted = z @ np.linalg.lstsq(z, squares, rcond=None)[0]
+    r2 = 1 - ((squares - fitted) ** 2).sum() / ((squares - squares.mean()) ** 2).sum()
+    statistic, p_value = heteroscedasticity_p(torch.from_numpy(design), torch.from_numpy(residuals))
+    assert statistic == pytest.approx(200 * r2, rel=1e-10)
+    assert p_value == pytest.approx(stats.chi2.sf(200 * r2, 2), rel=1e-8)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -283,7 +316,7 @@ def _block_draws(seed: int, n_bootstrap: int = 50) -> torch.Tensor:
         design, targets, 0.95, "x", block_length=10, n_bootstrap=n_bootstrap, generator=generator
     )
     assert out.method == "block_bootstrap"
-    assert out.reason == "x (blocks of 10 times, given)"
+    assert out.reason == "x (VAR(1) prewhitened, blocks of 10 times, given)"
     assert out.cov is not None and out.cov.shape == (2, 2)
     return out.draws
 
@@ -344,26 +377,36 @@ def test_bootstrap_draws_do_not_depend_on_fresh_memory_or_torch_threads():
         assert torch.equal(path, runs[0][1])
 
 
-def test_block_bootstrap_solves_each_replicate_on_its_own():
-    # Rows 0 and 1 have a zero first column: a replicate made of the block starting at row 0
-    # twice has rank 1 and the minimum-norm fit (0, 3). The others fit (0.5, 3) exactly.
-    # lstsq kept the previous replicate's pivots for such a replicate, found rank 0 and
-    # answered (0, 0).
-    design = torch.tensor([[0.0, 1.0], [0.0, 2.0], [1.0, 3.0], [2.0, 5.0]], dtype=torch.float64)
-    targets = design @ torch.tensor([0.5, 3.0], dtype=torch.float64)
-    draws = block_bootstrap(
+def test_block_bootstrap_covariance_is_the_moving_block_variance_of_the_prewhitened_scores():
+    # One parameter, m = 1000: the scores s_t = phi_t r_t, their AR(1) coefficient a, the
+    # innovations u_t = s_t - a s_(t-1) (999 of them, centred) cut in blocks of 27 (37 blocks
+    # exactly). A replicate sums 37 blocks drawn uniformly from the 973 starts, so its sum has
+    # variance 37 var_s(B_s), B_s the block sums; blackened by 1 / (1 - a), scaled by m / 999
+    # and by (Phi^T Phi)^-1, times m / (m - 1). With 20000 replicates the bootstrap variance
+    # has a relative sd of sqrt(2 / 20000) = 1%: a 5% tolerance fails with probability < 1e-6.
+    paths = _paths(0)
+    design = paths.mean_square().unsqueeze(1)
+    targets = _ar1(paths, 1, phi=0.6)
+    out = block_bootstrap(
         design,
         targets,
         0.95,
         "x",
-        block_length=2,
-        n_bootstrap=50,
+        block_length=27,
+        n_bootstrap=20_000,
         generator=torch.Generator().manual_seed(0),
-    ).draws
-    deficient = draws[:, 0].numpy() < 0.25
-    assert deficient[1:].any() and not deficient.all()  # the case arises, after the first
-    expected = np.column_stack([np.where(deficient, 0.0, 0.5), np.full(50, 3.0)])
-    np.testing.assert_allclose(draws.numpy(), expected, rtol=0, atol=1e-12)
+    )
+    x, k = design[:, 0].numpy(), targets.numpy()
+    c = (x @ k) / (x @ x)
+    s = x * (k - c * x)
+    a = (s[1:] @ s[:-1]) / (s[:-1] @ s[:-1])
+    u = s[1:] - a * s[:-1]
+    u = u - u.mean()
+    blocks = np.array([u[i : i + 27].sum() for i in range(999 - 27 + 1)])
+    expected = 37 * blocks.var() / (1 - a) ** 2 * (1000 / 999) ** 2 / (x @ x) ** 2 * 1000 / 999
+    assert out.cov is not None
+    assert float(out.cov[0, 0]) == pytest.approx(expected, rel=0.05)
+    assert float(out.draws.mean()) == pytest.approx(c, abs=4 * np.sqrt(expected / 20_000))
 
 
 def test_path_bootstrap_solves_each_replicate_on_its_own():

@@ -23,6 +23,7 @@ Jacobian already at hand.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,17 +72,44 @@ def autocorrelation(residuals: TargetValues, lag: int) -> float:
     return float(fixed_sum(r[lag:] * r[:-lag])) / denominator
 
 
+HETEROSCEDASTIC_P = 1e-3
+"""The p-value below which the studentized Breusch-Pagan test calls the noise heteroscedastic
+(so iid noise is mistaken for it once in a thousand fits)."""
+
+
+def heteroscedasticity_p(design: Design, residuals: TargetValues) -> tuple[float, float]:
+    """Koenker's studentized Breusch-Pagan test: the statistic m R^2 of the squared residuals
+    regressed on a constant and the design's columns, and its chi-squared p-value (degrees of
+    freedom: the design's rank). Small p: the noise's variance moves with the design."""
+    m = residuals.shape[0]
+    squares = residuals.double().square()
+    squares = squares - fixed_mean(squares)
+    total = float(fixed_sum(squares.square()))
+    columns = design.double()
+    columns = columns - columns.mean(dim=0)
+    svd = ScaledSVD.of(columns)
+    rank = int(svd.rank)
+    if total == 0 or rank == 0:
+        return 0.0, 1.0
+    explained = svd.u[:, :rank].T @ squares
+    statistic = m * float(explained.square().sum()) / total
+    return statistic, float(special.chdtrc(rank, statistic))
+
+
 def choose_interval(
     residuals: TargetValues,
     targets: TargetValues,
     have_paths: bool,
     path_noise: float | None = None,
+    design: Design | None = None,
 ) -> tuple[IntervalMethod, str]:
     """Pick the interval method the residuals call for, and say why.
 
     - residuals at rounding level, or too few times to judge: classical;
     - no lag-1 autocorrelation beyond 3/sqrt(m) (a 0.13% false alarm rate for white noise):
-      independent noise, classical;
+      independent noise; classical, unless the squared residuals move with the ``design``
+      (Breusch-Pagan p-value below 1e-3, ``heteroscedasticity_p``): then Newey-West, whose
+      data-driven bandwidth falls to a few lags on white scores (White's sandwich, in effect);
     - mean autocorrelation over lags 1..m/50 above 0.5: errors shared along whole paths, path
       bootstrap (Newey-West with a long window when the paths are not at hand), unless the
       residuals are far smaller (below 1%) than the sampling noise of k_hat over the paths
@@ -100,10 +128,19 @@ def choose_interval(
     rho1 = autocorrelation(residuals, 1)
     threshold = 3 / math.sqrt(m)
     if rho1 <= threshold:
-        return "classical", (
+        seen = (
             f"residuals show no autocorrelation along sorted time (lag-1 {rho1:.2f} <= "
-            f"3/sqrt(m) = {threshold:.2f}): independent noise on each k_j, classical errors"
+            f"3/sqrt(m) = {threshold:.2f})"
         )
+        if design is not None:
+            statistic, p_value = heteroscedasticity_p(design, residuals)
+            if p_value < HETEROSCEDASTIC_P:
+                return "hac", (
+                    f"{seen} but their size moves with the design (Breusch-Pagan statistic "
+                    f"{statistic:.3g}, p = {p_value:.2g}): heteroscedastic noise, Newey-West "
+                    "(sandwich) errors"
+                )
+        return "classical", f"{seen}: independent noise on each k_j, classical errors"
     window = max(2, m // 50)
     memory = sum(autocorrelation(residuals, lag) for lag in range(1, window + 1)) / window
     # one path has no sampling noise to compare with (path_noise is inf): not this branch
@@ -263,7 +300,10 @@ def path_bootstrap(
 
     Each replicate's design is a weighted mean over paths with multinomial counts, so all
     replicates come from one (n_bootstrap, n_paths) @ (n_paths, n_times) product per power;
-    streamed paths are simulated again and weighted tile by tile.
+    streamed paths are simulated again and weighted tile by tile. The draws' covariance is
+    scaled by n / (n - 1): resampling n paths sees their spread with divisor n, not n - 1,
+    and so falls short by 5% in variance at n = 20 (the jackknife and the clustered sandwich
+    carry the same factor).
     """
     streamed = isinstance(values, StreamedPaths)
     n = values.n_paths if isinstance(values, StreamedPaths) else values.shape[0]
@@ -275,16 +315,24 @@ def path_bootstrap(
     del picks
     if streamed:
         designs = values.weighted_sums(counts, powers) / n
-        return _bootstrap("path_bootstrap", designs, targets.expand(n_bootstrap, -1), level, reason)
+    else:
+        designs = _weighted_designs(values, powers, counts) / n
+    found = _bootstrap("path_bootstrap", designs, targets.expand(n_bootstrap, -1), level, reason)
+    if found.cov is None:
+        return found
+    return dataclasses.replace(found, cov=found.cov * (n / (n - 1)))
+
+
+def _weighted_designs(values: PathValues, powers: Sequence[int], counts: torch.Tensor) -> Design:
+    """(B, n_times, len(powers)) sum_i w_bi x_ij^q for the (B, n_paths) weights ``counts``."""
     columns = []
     power = None
     for q in range(max(powers) + 1):
         power = torch.ones_like(values) if power is None else power * values
         if q in powers:
-            columns.append((q, counts @ power / n))
+            columns.append((q, counts @ power))
     by_power = dict(columns)
-    designs = torch.stack([by_power[q] for q in powers], dim=-1)  # (B, n_times, n_params)
-    return _bootstrap("path_bootstrap", designs, targets.expand(n_bootstrap, -1), level, reason)
+    return torch.stack([by_power[q] for q in powers], dim=-1)
 
 
 def block_bootstrap(
@@ -297,23 +345,53 @@ def block_bootstrap(
     n_bootstrap: int = N_BOOTSTRAP,
     generator: torch.Generator,
 ) -> Uncertainty:
-    """Moving-block bootstrap over the sorted time axis: rows of (Phi, k) resampled in blocks
-    of ``block_length`` times, by default Politis and White's (2004) automatic length with
-    Patton, Politis and White's (2009) correction, estimated on the least-squares residuals
-    (``politis_white_block_length``)."""
-    m = design.shape[0]
-    how = f"blocks of {block_length} times, given"
+    """Moving-block bootstrap over the sorted time axis of the least-squares scores, prewhitened
+    and post-blackened (Davison and Hinkley 1997, section 8.2.3).
+
+    The estimate moves by (Phi^T Phi)^-1 sum_t s_t with scores s_t = phi_t r_t. A VAR(1) A is
+    fitted to the scores (as for ``newey_west``); their innovations u_t = s_t - A s_(t-1) are
+    resampled in blocks of ``block_length`` times (by default Politis and White's automatic
+    length with the Patton-Politis-White correction, ``politis_white_block_length``, on the
+    innovations) and blackened again by (I - A)^-1: each replicate is
+    c* = c + (Phi^T Phi)^-1 (I - A)^-1 sum_t u*_t m / (m - 1).
+
+    Resampling the raw rows in blocks instead misses the dependence beyond a block: at m = 1000
+    its 95% intervals covered 0.925 and 0.907 under AR(1) noise with phi = 0.6 and 0.8 (R = 400)
+    with the automatic length, and still 0.938 at three times that length. Scores keep each
+    time's own noise level, so heteroscedastic noise is measured too.
+    """
+    m, p = design.shape
+    z = _normal_quantile(level)
+    svd = ScaledSVD.of(design)
+    if int(svd.rank) < p or m <= p + 2:
+        return Uncertainty("block_bootstrap", reason, None, _deficient(int(svd.rank), p, m), z)
+    coef = svd.solve(targets)
+    residuals = targets - design @ coef
+    scores = design * residuals.unsqueeze(1)
+    a = _var1(scores) if m > 2 * p + 2 else None
+    if a is None:
+        innovations, recolour, how = scores, None, "not prewhitened"
+    else:
+        innovations = scores[1:] - scores[:-1] @ a.T
+        recolour = torch.linalg.inv(torch.eye(p, dtype=scores.dtype) - a)
+        how = "VAR(1) prewhitened"
+    innovations = innovations - innovations.mean(dim=0)
+    rows = innovations.shape[0]
     if block_length is None:
-        residuals = solve_least_squares(design, targets).residuals
-        block_length = politis_white_block_length(residuals)
-        how = f"Politis-White block length: {block_length} times"
-    length = min(max(1, block_length), m)
-    n_blocks = -(-m // length)
-    starts = torch.randint(m - length + 1, (n_bootstrap, n_blocks), generator=generator)
-    index = (starts.unsqueeze(-1) + torch.arange(length)).reshape(n_bootstrap, -1)[:, :m]
-    index = index.to(design.device)
-    reason = reason + f" ({how})"
-    return _bootstrap("block_bootstrap", design[index], targets[index], level, reason)
+        block_length = max(politis_white_block_length(innovations[:, b]) for b in range(p))
+        how += f", Politis-White block length {block_length} times"
+    else:
+        how += f", blocks of {block_length} times, given"
+    length = min(max(1, block_length), rows)
+    n_blocks = -(-rows // length)
+    starts = torch.randint(rows - length + 1, (n_bootstrap, n_blocks), generator=generator)
+    index = (starts.unsqueeze(-1) + torch.arange(length)).reshape(n_bootstrap, -1)[:, :rows]
+    sums = innovations[index.to(design.device)].sum(dim=1) * (m / rows)  # (B, p)
+    if recolour is not None:
+        sums = sums @ recolour.T
+    draws = coef + sums @ svd.inverse_gram()
+    cov = torch.atleast_2d(torch.cov(draws.T)) * (m / (m - p))
+    return Uncertainty("block_bootstrap", reason + f" ({how})", cov, "", z, draws)
 
 
 def politis_white_block_length(series: torch.Tensor) -> int:
@@ -404,7 +482,9 @@ def estimate_uncertainty(
         elif values is not None and powers is not None:
             terms = sum(c * values**q for c, q in zip(solution.coef, powers, strict=True))
             noise = path_noise(torch.as_tensor(terms))
-        method, reason = choose_interval(solution.residuals, targets, have_paths, noise)
+        method, reason = choose_interval(
+            solution.residuals, targets, have_paths, noise, design=design
+        )
     else:
         reason = "requested"
     if method == "classical":
@@ -496,7 +576,7 @@ def linearized_uncertainty(
     have_paths = path_terms is not None
     if method == "auto":
         noise = None if path_terms is None else path_noise(path_terms)
-        method, reason = choose_interval(residuals, targets, have_paths, noise)
+        method, reason = choose_interval(residuals, targets, have_paths, noise, design=design)
     else:
         reason = "requested"
     zero = torch.zeros(rank, dtype=design.dtype, device=design.device)
@@ -523,7 +603,8 @@ def linearized_uncertainty(
 def path_cluster(design: Design, path_terms: PathValues, level: float, reason: str) -> Uncertainty:
     """The path-clustered sandwich of a linearized fit: with k_hat_j = mean_i phi_ij, path i
     moves the estimate by (Phi^T Phi)^-1 Phi^T (phi_i - k_hat) / n, and the covariance is the
-    sum of those moves' outer products: what resampling the paths measures, to first order."""
+    sum of those moves' outer products, times n / (n - 1) (as the path bootstrap): what
+    resampling the paths measures, to first order."""
     n = path_terms.shape[0]
     m, p = design.shape
     z = _normal_quantile(level)
@@ -534,7 +615,7 @@ def path_cluster(design: Design, path_terms: PathValues, level: float, reason: s
         return Uncertainty("path_cluster", reason, None, _deficient(int(svd.rank), p, m), z)
     deviations = path_terms - path_terms.mean(dim=0)  # (n, m)
     moves = (deviations @ design) @ svd.inverse_gram() / n  # (n, p)
-    cov = moves.T @ moves
+    cov = moves.T @ moves * (n / (n - 1))  # the spread of n paths with divisor n - 1
     note = "linearized: the path-clustered sandwich, the path bootstrap's first-order equivalent"
     return Uncertainty("path_cluster", f"{reason} ({note})", cov, "", z)
 
