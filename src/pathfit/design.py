@@ -56,6 +56,24 @@ def power_sums(values: PathValues, powers: Sequence[int]) -> Design:
     return out
 
 
+def path_products(
+    values: PathValues, powers: Sequence[int], transform: torch.Tensor, columns: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each path's own design against given columns: with t_i = (x_ij^q_b)_jb @ ``transform``
+    (n_times, r) for path i, the (n_paths, r, c) products t_i^T ``columns`` ((n_times, c)) and
+    the (n_paths, r, r) products t_i^T t_i, for (n_paths, n_times) values (in blocks of paths)."""
+    powers = _check_powers(powers)
+    n = values.shape[0]
+    cross = values.new_empty((n, transform.shape[1], columns.shape[1]))
+    gram = values.new_empty((n, transform.shape[1], transform.shape[1]))
+    for first in range(0, n, PATH_BLOCK):
+        block = values[first : first + PATH_BLOCK]
+        t = torch.stack([block**q for q in powers], dim=-1) @ transform
+        cross[first : first + block.shape[0]] = t.mT @ columns
+        gram[first : first + block.shape[0]] = t.mT @ t
+    return cross, gram
+
+
 def power_design(values: PathValues, powers: Sequence[int]) -> Design:
     """Phi_jb = (1/n) sum_i x_ij^q_b: (n_times, len(powers)) design from (n_paths, n_times) x."""
     return power_sums(values, powers) / values.shape[0]
@@ -347,6 +365,28 @@ class StreamedPaths:
         first = sum(c * means[:, q] for c, q in zip(coef, powers, strict=True))
         # raw moments: the difference loses digits when the spread is tiny against the mean
         return torch.as_tensor((second - first * first) * n / (n - 1)).clamp_min(0)
+
+    def path_products(
+        self, powers: Sequence[int], transform: torch.Tensor, columns: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``path_products`` of the paths, simulated again tile by tile: each tile adds its
+        times' share to every path's products."""
+        powers = _check_powers(powers)
+        r = transform.shape[1]
+        cross = self.sums.new_zeros((self.n_paths, r, columns.shape[1]))
+        gram = self.sums.new_zeros((self.n_paths, r, r))
+
+        def reduce(block: int, tile: int, values: PathValues) -> tuple[torch.Tensor, ...]:
+            times = slice(tile * TIME_TILE, tile * TIME_TILE + values.shape[1])
+            return path_products(values, powers, transform, columns[times])
+
+        for block, _, (tile_cross, tile_gram) in self.process.map_tiles(
+            self.n_paths, self.times, self.seed, reduce, self.workers
+        ):
+            paths = slice(block * PATH_BLOCK, block * PATH_BLOCK + tile_cross.shape[0])
+            cross[paths] += tile_cross
+            gram[paths] += tile_gram
+        return cross, gram
 
     def weighted_sums(self, weights: torch.Tensor, powers: Sequence[int]) -> torch.Tensor:
         """(R, n_times, len(powers)) sum_i w_ri x_ij^q for each row r of the (R, n_paths)

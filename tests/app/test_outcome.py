@@ -30,7 +30,7 @@ def test_outcome_compares_each_method_with_the_truth():
         assert lo <= method.estimate <= hi
         assert method.error is None
     data = json.loads(json.dumps(out.to_json(), allow_nan=False))
-    assert data["schema_version"] == 4
+    assert data["schema_version"] == 5
     assert data["truth"] == {"lam": 0.25}
     assert data["methods"][0]["ci"] == list(out.methods[0].ci)
     assert data["methods"][0]["level"] == 0.95

@@ -54,7 +54,7 @@ def small_run(tmp_path_factory) -> tuple[object, dict]:
 
 def test_run_writes_results_json(small_run):
     result, data = small_run
-    assert data["schema_version"] == 4
+    assert data["schema_version"] == 5
     assert set(data) >= {"config", "truth", "methods", "manifest"}
     assert data["truth"] == {"lam": 0.25}
     assert set(data["manifest"]["versions"]) >= {"pathfit", "torch", "python"}

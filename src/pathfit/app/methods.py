@@ -45,14 +45,20 @@ _FROM_THE_RUN = ("model", "seed", "level", "name", "threads")
 
 
 def estimator_section(
-    name: str, estimator: type[Estimator], doc: str, **fields: Any
+    name: str,
+    estimator: type[Estimator],
+    doc: str,
+    omit: tuple[str, ...] = (),
+    **fields: Any,
 ) -> type[Section]:
     """A config section whose keys are ``estimator``'s keyword hyperparameters, with their
-    annotated types and defaults; ``fields`` adds keys or overrides defaults (a value, or a
-    ``(type, default)`` pair)."""
+    annotated types and defaults, less those in ``omit`` (which do not apply to the method);
+    ``fields`` adds keys or overrides defaults (a value, or a ``(type, default)`` pair)."""
     hints = typing.get_type_hints(estimator.__init__)
     definitions: dict[str, Any] = {}
     for key, parameter in inspect.signature(estimator).parameters.items():
+        if key in omit:
+            continue
         if key not in _FROM_THE_RUN and parameter.kind is inspect.Parameter.KEYWORD_ONLY:
             definitions[key] = (hints[key], parameter.default)
     for key, value in fields.items():
@@ -168,6 +174,8 @@ def _amortized(section: AmortizedSection, context: MethodContext) -> Estimator:
 
 
 _CONSTANT: tuple[TargetKind, ...] = ("constant",)
+_LINEAR_ONLY = ("bias_correction",)
+"""GradientFit's keys that only a model linear in its parameters uses."""
 
 METHODS: dict[str, Method] = {
     method.name: method
@@ -200,6 +208,7 @@ METHODS: dict[str, Method] = {
                 GradientFit,
                 "The seed's network: n input nodes, tanh hidden layers of these widths, one "
                 "output.",
+                omit=_LINEAR_ONLY,
                 max_steps=100,
                 hidden=(list[int], Field(default_factory=list)),
             ),
@@ -212,6 +221,7 @@ METHODS: dict[str, Method] = {
                 "PointwiseMlpSection",
                 GradientFit,
                 "lambda_theta(x) applied to every path value: tanh hidden layers of these widths.",
+                omit=_LINEAR_ONLY,
                 max_steps=100,
                 hidden=(list[int], Field(default_factory=lambda: [8])),
             ),

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from pathfit.app.config import RunConfig
     from pathfit.estimators import LamCurve
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The version of results.json's layout (documented in docs/results.md)."""
 
 Interval = tuple[float, float]
@@ -197,6 +197,9 @@ class MethodOutcome:
             "level": None if r is None else r.level,
             "interval": None if r is None else r.interval,
             "uncertainty": None if r is None else r.uncertainty_note,
+            "bias": None
+            if r is None or not r.bias_note
+            else {"estimate": r.bias, "corrected": r.bias_corrected, "note": r.bias_note},
             "steps": None if r is None else r.steps,
             "step": None if r is None else r.step,
             "evaluations": None if r is None else r.evaluations,

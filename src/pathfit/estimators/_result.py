@@ -81,6 +81,10 @@ class FitResult:
         interval: the interval method ("classical", "path_bootstrap", "hac",
             "block_bootstrap"), None where there is no interval.
         uncertainty_note: why that method, or why there is no interval.
+        bias: the estimated finite-n bias of ``params`` (a path jackknife, least squares
+            only), or None where it was not estimated; ``bias_note`` says why and whether it
+            was corrected. When ``bias_corrected``, ``params`` (and ``lam``, ``ci``) are the
+            fit's own estimate minus ``bias``, and the interval is centred on them.
         status: "converged", "early_stopped", "max_steps", "stalled" or "diverged".
         message: one or more sentences on how the fit ended, with the numbers (for a
             convergence test: which test fired, its value and its threshold).
@@ -111,6 +115,9 @@ class FitResult:
     lam_ci: tuple[float, float] | None = None
     interval: str | None = None
     uncertainty_note: str = ""
+    bias: list[float] | None = None
+    bias_corrected: bool = False
+    bias_note: str = ""
     notes: list[str] = field(default_factory=list)
     history: History | None = None
     stability: Stability | None = None
@@ -144,6 +151,8 @@ class FitResult:
                 lines.append(line)
         if self.uncertainty_note:
             lines.append(f"  uncertainty ({self.interval or 'none'}): {self.uncertainty_note}")
+        if self.bias is not None:
+            lines.append(f"  bias: {self.bias_note}")
         if self.message:
             lines.append(f"  {self.message}")
         lines.extend(f"  note: {note}" for note in self.notes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 import warnings
@@ -20,9 +21,11 @@ from pathfit._threads import fixed_mean, fixed_sum, svd, svdvals
 from pathfit._types import TargetValues
 from pathfit._validation import check_choice, check_int, check_real
 from pathfit.choices import (
+    BIAS_CORRECTIONS,
     INTERVAL_METHODS,
     MODES,
     OPTIMIZERS,
+    BiasCorrection,
     IntervalMethod,
     Mode,
     OptimizerName,
@@ -32,6 +35,7 @@ from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
 from pathfit.estimators._curve import LamCurve, lam_curve, lam_x_identification
 from pathfit.estimators._data import check_data, check_level, check_powers, min_times
+from pathfit.estimators._jackknife import Bias, account_bias
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
 from pathfit.estimators._threads import fit_threads, model_work
 from pathfit.estimators._uncertainty import (
@@ -120,6 +124,13 @@ class GradientFit(AbstractEstimator):
         max_halvings: guard events before giving up.
         seed: seed of the training order.
         level: confidence level of the intervals (linear models).
+        interval: the interval method, as for LeastSquares (networks: of their linearization).
+        n_bootstrap: replicates of the bootstrap intervals.
+        bias_correction: a linear model's finite-n bias by the path jackknife, as for
+            LeastSquares ("auto", "none", "jackknife"); a network takes "auto" or "none",
+            which leave it alone (the jackknife refits a model linear in its parameters).
+        holdout: fraction of the times held out for early stopping (0: none).
+        patience: checks without improvement of the held-out loss before stopping early.
         name: the method name in results.
         threads: torch intra-op threads of the fit; None (the default) chooses from the size
             of the work: one for small fits, more for large ones, at most the cores this
@@ -136,6 +147,9 @@ class GradientFit(AbstractEstimator):
         result_: the FitResult.
         cov_, interval_, uncertainty_: a linear model's covariance, interval method and the
             account of both (None for networks and diverged fits).
+        bias_: a linear model's finite-n bias account (None for networks and diverged fits);
+            when it was corrected, ``coef_``, ``lam_`` and ``model_`` hold the corrected
+            estimate.
         linearized_: a network's linearized covariance on the weight directions that move
             k_hat (None for linear models and diverged fits); ``result_.lam_ci`` and
             ``lam_curve`` come from it.
@@ -158,6 +172,7 @@ class GradientFit(AbstractEstimator):
         level: float = 0.95,
         interval: IntervalMethod = "auto",
         n_bootstrap: int = N_BOOTSTRAP,
+        bias_correction: BiasCorrection = "auto",
         holdout: float = 0.0,
         patience: int = 10,
         name: str = "gradient",
@@ -177,6 +192,7 @@ class GradientFit(AbstractEstimator):
         self.level = level
         self.interval = interval
         self.n_bootstrap = n_bootstrap
+        self.bias_correction = bias_correction
         self.holdout = holdout
         self.patience = patience
         self.name = name
@@ -203,6 +219,14 @@ class GradientFit(AbstractEstimator):
         check_level(self.level)
         check_choice("interval", self.interval, INTERVAL_METHODS)
         check_int("n_bootstrap", self.n_bootstrap, minimum=2)
+        check_choice("bias_correction", self.bias_correction, BIAS_CORRECTIONS)
+        if self.bias_correction == "jackknife" and not isinstance(self.model, AbstractLinearModel):
+            raise InputError(
+                "bias_correction",
+                "'jackknife'",
+                "'auto' or 'none' for a network (the jackknife refits a model linear in its "
+                "parameters)",
+            )
         holdout = check_real("holdout", self.holdout, nonnegative=True)
         if holdout >= 1:
             raise InputError("holdout", holdout, "a fraction of the times in [0, 1)")
@@ -228,6 +252,7 @@ class GradientFit(AbstractEstimator):
         self.interval_: str | None = None
         self.uncertainty_: Uncertainty | None = None  # linear models
         self.linearized_: Linearized | None = None  # networks
+        self.bias_: Bias | None = None  # linear models
         model = copy.deepcopy(self.model).to(dtype=paths.dtype, device=paths.device)
         model.adapt(paths)
         inputs = model.prepare(paths)
@@ -253,6 +278,9 @@ class GradientFit(AbstractEstimator):
         self.result_ = self._result(
             model, inputs, k, values, run, status, message, wall_s=time.perf_counter() - start
         )
+        if self.bias_ is not None and self.bias_.corrected:
+            self.coef_ = model.coef.detach().clone()  # corrected in _result
+            self.lam_ = model.lam_estimate(inputs)
         return self
 
     def step_description(self) -> str:
@@ -332,10 +360,27 @@ class GradientFit(AbstractEstimator):
                 n_bootstrap=self.n_bootstrap,
                 generator=_random.stream(self.seed, _random.BOOTSTRAP),
             )
+            bias = account_bias(
+                self.bias_correction,
+                uncertainty.method,
+                inputs,
+                k,
+                values,
+                model.powers,
+                None if uncertainty.cov is None else uncertainty.cov.diagonal().sqrt(),
+            )
+            if bias.corrected and bias.estimate is not None:
+                # the reported estimate is the corrected one, in the model as in the result
+                solution = dataclasses.replace(solution, coef=solution.coef - bias.estimate)
+                with torch.no_grad():
+                    model.coef.copy_(solution.coef.to(model.coef))
             self.cov_ = uncertainty.cov
             self.interval_ = uncertainty.method
             self.uncertainty_ = uncertainty
-            return linear_result(self.name, model, solution, uncertainty, self.level, **fields)
+            self.bias_ = bias
+            return linear_result(
+                self.name, model, solution, uncertainty, self.level, bias=bias, **fields
+            )
         notes = []
         if isinstance(model, SeedNetwork):
             notes.append(model.identification_note(inputs))

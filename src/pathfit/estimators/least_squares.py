@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 
 import torch
@@ -11,11 +12,12 @@ from pathfit import _random
 from pathfit._random import check_seed
 from pathfit._types import Design, PathValues, TargetValues
 from pathfit._validation import check_choice, check_int, check_tensor
-from pathfit.choices import INTERVAL_METHODS, IntervalMethod
+from pathfit.choices import BIAS_CORRECTIONS, INTERVAL_METHODS, BiasCorrection, IntervalMethod
 from pathfit.design import StreamedPaths
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curve import LamCurve, lam_curve
 from pathfit.estimators._data import check_any_data, check_level, check_powers
+from pathfit.estimators._jackknife import Bias, account_bias
 from pathfit.estimators._linalg import LinearSolution
 from pathfit.estimators._result import FitResult
 from pathfit.estimators._threads import fit_threads
@@ -37,6 +39,13 @@ class LeastSquares(AbstractEstimator):
     sample; "hac" (Newey-West) and "block_bootstrap" for noise correlated in time; "auto"
     (default) reads the residuals and picks one, and the result says why.
 
+    Finite-n bias (``bias_correction``): when k is a population quantity and the paths a
+    sample, the estimate is biased by a term of order 1/n (+7.5% at n = 10 in the seed's
+    experiment). A path jackknife (n leave-one-path-out refits, cheap on the aggregated design)
+    estimates it wherever the interval method is the path bootstrap; "auto" (default) corrects
+    when it exceeds 0.1 standard error, "none" only reports it, "jackknife" estimates it from
+    any paths and always corrects. The result reports the bias and whether it was corrected.
+
     Args:
         model: a linear model (ConstantLambda, PolynomialLambda, PolynomialK); constant lambda
             by default.
@@ -44,6 +53,7 @@ class LeastSquares(AbstractEstimator):
         interval: the interval method, or "auto".
         n_bootstrap: replicates of the bootstrap methods.
         seed: seed of the bootstrap resampling.
+        bias_correction: "auto", "none" or "jackknife" (above).
         threads: torch intra-op threads of the solve and its intervals; None (the default)
             chooses from the size of the work (see GradientFit). The caller's setting is
             restored afterwards.
@@ -53,6 +63,7 @@ class LeastSquares(AbstractEstimator):
         stderr_: (n_params,) tensor of standard errors, or None.
         cov_: (n_params, n_params) covariance by the interval method, or None.
         interval_: the interval method used.
+        bias_: the finite-n bias account (its estimate, whether corrected, why).
         lam_: the constant lambda estimate (ConstantLambda only), else None.
         rank_, condition_number_: of the column-scaled design.
         model_: a copy of ``model`` holding the estimates.
@@ -71,6 +82,7 @@ class LeastSquares(AbstractEstimator):
         interval: IntervalMethod = "auto",
         n_bootstrap: int = N_BOOTSTRAP,
         seed: int = 0,
+        bias_correction: BiasCorrection = "auto",
         threads: int | None = None,
     ) -> None:
         self.model = model
@@ -78,6 +90,7 @@ class LeastSquares(AbstractEstimator):
         self.interval = interval
         self.n_bootstrap = n_bootstrap
         self.seed = seed
+        self.bias_correction = bias_correction
         self.threads = threads
 
     def check_hyperparameters(self) -> None:
@@ -94,6 +107,7 @@ class LeastSquares(AbstractEstimator):
             )
         check_level(self.level)
         check_choice("interval", self.interval, INTERVAL_METHODS)
+        check_choice("bias_correction", self.bias_correction, BIAS_CORRECTIONS)
         check_int("n_bootstrap", self.n_bootstrap, minimum=2)
         check_seed("seed", self.seed)
         if self.threads is not None:
@@ -178,6 +192,18 @@ class LeastSquares(AbstractEstimator):
             n_bootstrap=self.n_bootstrap,
             generator=_random.stream(self.seed, _random.BOOTSTRAP),
         )
+        bias = account_bias(
+            self.bias_correction,
+            uncertainty.method,
+            design,
+            targets,
+            values,
+            model.powers,
+            None if uncertainty.cov is None else uncertainty.cov.diagonal().sqrt(),
+        )
+        if bias.corrected and bias.estimate is not None:
+            solution = dataclasses.replace(solution, coef=solution.coef - bias.estimate)
+        self.bias_ = bias
         self.model_ = copy.deepcopy(model).to(design)
         with torch.no_grad():
             self.model_.coef.copy_(solution.coef)
@@ -203,6 +229,7 @@ class LeastSquares(AbstractEstimator):
             solution,
             uncertainty,
             self.level,
+            bias=bias,
             steps=1,
             wall_s=time.perf_counter() - start,
             status="converged",
@@ -231,9 +258,11 @@ def linear_result(
     solution: LinearSolution,
     uncertainty: Uncertainty,
     level: float,
+    bias: Bias | None = None,
     **fields: object,
 ) -> FitResult:
-    """A FitResult for a linear model's estimates with their intervals."""
+    """A FitResult for a linear model's estimates with their intervals (and the account of
+    their finite-n bias, where one was made)."""
     coef = solution.coef.tolist()
     stderr = ci = lam_stderr = lam_ci = None
     if uncertainty.cov is not None:
@@ -256,5 +285,8 @@ def linear_result(
         lam_ci=lam_ci,
         interval=uncertainty.method,
         uncertainty_note=uncertainty.note or uncertainty.reason,
+        bias=None if bias is None or bias.estimate is None else bias.estimate.tolist(),
+        bias_corrected=bias is not None and bias.corrected,
+        bias_note="" if bias is None else bias.note,
         **fields,  # type: ignore[arg-type]
     )
