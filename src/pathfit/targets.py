@@ -12,15 +12,18 @@ k_j = (1/n) sum_i g(x_ij):
 from __future__ import annotations
 
 import abc
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from scipy import signal
 
 from pathfit import _random
 from pathfit._threads import fixed_mean
 from pathfit._types import PathValues, TargetValues, Times
-from pathfit._validation import check_real, check_tensor
+from pathfit._validation import check_choice, check_real, check_tensor
+from pathfit.choices import OBSERVATION_NOISES, ObservationNoise
 from pathfit.design import StreamedPaths, power_design
 from pathfit.exceptions import InputError
 from pathfit.paths import Paths
@@ -220,6 +223,8 @@ def make_targets(
     spec: AbstractSpec,
     *,
     noise_std: float = 0.0,
+    noise: ObservationNoise = "iid",
+    phi: float = 0.0,
     seed: int | None = None,
     generator: torch.Generator | None = None,
 ) -> Targets:
@@ -229,13 +234,27 @@ def make_targets(
         paths: the paths the targets aggregate; streamed paths (their power sums) serve a
             specification linear in its coefficients.
         spec: what each path value contributes (see the module docstring).
-        noise_std: standard deviation of independent N(0, noise_std^2) noise added to each k_j.
+        noise_std: standard deviation of the noise added to each k_j (under
+            "heteroscedastic", its mean over the times).
+        noise: "iid", independent N(0, noise_std^2) on each k_j; "ar1", a stationary AR(1)
+            along the (sorted) times, e_j = phi e_(j-1) + sqrt(1 - phi^2) noise_std eta_j, so
+            each e_j still has sd noise_std; "heteroscedastic", independent with sd_j =
+            noise_std |k_j| / mean_j |k_j| (the sd proportional to |k_j|).
+        phi: the AR(1) coefficient, in (-1, 1); only with noise = "ar1".
         seed: seed of the noise (a stream of its own: the same seed as the simulation is fine).
         generator: alternatively, a torch generator from which the seed is drawn.
     """
     if not isinstance(spec, AbstractSpec):
         raise InputError("spec", type(spec).__name__, "a target specification from pathfit.targets")
     noise_std = check_real("noise_std", noise_std, nonnegative=True)
+    check_choice("noise", noise, OBSERVATION_NOISES)
+    phi = check_real("phi", phi)
+    if noise == "ar1" and not -1 < phi < 1:
+        raise InputError("phi", phi, "an AR(1) coefficient in (-1, 1)")
+    if noise != "ar1" and phi != 0:
+        raise InputError(
+            "phi", phi, f"0: phi is the AR(1) coefficient of noise = 'ar1', not {noise!r}"
+        )
     if isinstance(paths, StreamedPaths):
         if not isinstance(spec, AbstractLinearSpec):
             raise InputError(
@@ -251,10 +270,27 @@ def make_targets(
         stream = _random.stream(
             _random.resolve_seed(seed, generator), _random.NOISE, device=values.device
         )
-        values = values + noise_std * torch.randn(
-            values.shape, generator=stream, dtype=values.dtype, device=values.device
-        )
-    return Targets(values=values, times=paths.times, noise_std=noise_std)
+        eta = torch.randn(values.shape, generator=stream, dtype=values.dtype, device=values.device)
+        values = values + noise_std * _shape_noise(eta, noise, phi, values)
+    known = noise_std if noise == "iid" or noise_std == 0 else None
+    return Targets(values=values, times=paths.times, noise_std=known)
+
+
+def _shape_noise(
+    eta: torch.Tensor, noise: ObservationNoise, phi: float, values: TargetValues
+) -> torch.Tensor:
+    """Unit-sd noise of the given kind from iid standard normals ``eta``."""
+    if noise == "ar1":
+        # a stationary start, then the recursion (a linear filter, run in float64 by SciPy)
+        innovations = eta.double().cpu().numpy() * math.sqrt(1 - phi * phi)
+        innovations[0] = float(eta[0])
+        filtered = signal.lfilter([1.0], [1.0, -phi], innovations)
+        return torch.from_numpy(filtered).to(eta)
+    if noise == "heteroscedastic":
+        size = values.abs()
+        mean = fixed_mean(size)
+        return eta * (size / mean if float(mean) > 0 else torch.ones_like(size))
+    return eta
 
 
 def population_targets(process: AbstractProcess, spec: AbstractLinearSpec, times: Times) -> Targets:

@@ -1,7 +1,8 @@
 """The coverage harness: do the 95% intervals cover lambda = 0.25 about 95% of the time?
 
 The default experiment (ABM mu = 0.5, sigma = 1, 100 paths, 1000 times, T = 10) is fitted
-R = 150 times under each kind of noise. The claim tested is "coverage between 0.93 and 0.97"
+R = 150 times under each kind of noise (iid, population, AR(1) with phi = 0.6, and
+heteroscedastic). The claim tested is "coverage between 0.93 and 0.97"
 for least_squares and gradient, with binomial bounds whose total false-failure probability is
 below 1e-6.
 """
@@ -12,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scipy import stats
 from typer.testing import CliRunner
@@ -22,9 +24,9 @@ from pathfit.cli import app
 from pathfit.exceptions import InputError
 
 REPLICATES = 150
-NOISES = ("iid", "population")
+NOISES = ("iid", "population", "ar1", "heteroscedastic")
 CHECKED = ("least_squares", "gradient")
-# 2 noises x 2 methods x 2 sides: each side gets an equal share of the 1e-6.
+# 4 noises x 2 methods x 2 sides: each side gets an equal share of the 1e-6.
 ALPHA = 1e-6 / (len(NOISES) * len(CHECKED) * 2)
 # Fewest hits compatible with coverage >= 0.93: P(Binom(150, 0.93) < LOWER) <= ALPHA.
 LOWER = int(stats.binom.ppf(ALPHA, REPLICATES, 0.93))  # 120 of 150
@@ -61,6 +63,7 @@ def test_coverage_is_between_093_and_097(reports, noise, name):
     assert report.noise == noise
     assert report.level == 0.95
     assert report.true == {"lam": 0.25}
+    assert report.phi == (0.6 if noise == "ar1" else None)
     row = _rows(report)[name]
     assert row.n_fits == REPLICATES
     assert row.n_without_interval == 0
@@ -72,7 +75,13 @@ def test_coverage_is_between_093_and_097(reports, noise, name):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("noise", "interval"), [("iid", "classical"), ("population", "path_bootstrap")]
+    ("noise", "interval"),
+    [
+        ("iid", "classical"),
+        ("population", "path_bootstrap"),
+        ("ar1", "hac"),
+        ("heteroscedastic", "hac"),
+    ],
 )
 @pytest.mark.parametrize("name", CHECKED)
 def test_auto_picks_the_interval_the_noise_calls_for(reports, noise, interval, name):
@@ -103,8 +112,13 @@ def test_classical_intervals_miss_under_population_noise(reports):
     # The classical half-width (~0.0006) is ~2% of the sampling sd (~0.024), so the true
     # coverage is ~0.02; even at 0.05, P(Binom(150, 0.05) >= 30) = 8e-11.
     assert row.coverage < 0.2, row.coverage
-    paths_error = _rows(reports["population"])["least_squares"].mean_abs_error
-    assert row.mean_abs_error == pytest.approx(paths_error, rel=1e-9)  # same estimates
+    # the same fits: least squares took off its jackknife bias where that was corrected
+    ls = _rows(reports["population"])["least_squares"]
+    for classical, corrected in zip(row.fits, ls.fits, strict=True):
+        undone = corrected["estimate"][0] + (
+            corrected["bias"][0] if corrected["bias_corrected"] else 0.0
+        )
+        assert classical["estimate"][0] == pytest.approx(undone, rel=1e-9)
     assert row.mean_ci_width < 0.1 * _rows(reports["population"])["least_squares"].mean_ci_width
 
 
@@ -124,6 +138,31 @@ def test_run_coverage_rejects_bad_arguments():
         run_coverage(config, replicates=2, noise="bad")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="--replicates"):
         run_coverage(config, replicates=0)
+    for phi in (1.0, -1.0, 2.5, float("nan")):
+        with pytest.raises(InputError, match="--phi"):
+            run_coverage(config, replicates=2, noise="ar1", phi=phi)
+    with pytest.raises(InputError, match="--phi"):
+        run_coverage(config, replicates=2, noise="iid", phi=0.3)
+
+
+@pytest.mark.slow
+def test_the_report_gives_the_true_spread_and_each_replicate(reports):
+    report = reports["ar1"]
+    z = stats.norm.ppf(0.975)
+    for row in report.methods:
+        assert len(row.fits) == REPLICATES
+        errors = np.array([fit["estimate"][0] - 0.25 for fit in row.fits])
+        assert row.error_sd["lam"] == pytest.approx(errors.std(ddof=1), rel=1e-9)
+        assert row.bias["lam"] == pytest.approx(errors.mean(), rel=1e-9, abs=1e-15)
+        assert row.exact_width == pytest.approx(2 * z * errors.std(ddof=1), rel=1e-9)
+        assert row.width_ratio == pytest.approx(row.mean_ci_width / row.exact_width)
+        held = [fit["covered"][0] for fit in row.fits]
+        assert np.mean(held) == pytest.approx(row.coverage)
+        for fit in row.fits:
+            lo, hi = fit["ci"][0]
+            assert fit["covered"][0] == (lo <= 0.25 <= hi)
+    # the classical interval claims a third of what AR(1) noise at phi = 0.6 spreads
+    assert _rows(report)["least_squares_classical"].width_ratio < 0.7
 
 
 # --- what the user configured: the noise level and the methods ---------------------------------
@@ -279,7 +318,7 @@ def test_coverage_json_records_seed_config_versions_and_noise(tmp_path: Path):
     result = _invoke("coverage", "-c", config_file, "-r", 5, "-o", out, "-q")
     assert result.exit_code == 0, result.stdout + result.stderr
     data = json.loads((out / "coverage.json").read_text(encoding="utf-8"))
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == 2
     assert data["seed"] == 7
     assert data["noise_std"] == 0.2
     assert data["noise_std_source"] == "target.noise_std"
@@ -302,14 +341,22 @@ def test_coverage_json_records_seed_config_versions_and_noise(tmp_path: Path):
     assert "seed_network" in result.stdout
 
 
-def test_coverage_command_with_bad_noise_exits_2_with_one_line(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--noise", "bad"), "--noise"),
+        (("--noise", "ar1", "--phi", "1"), "--phi"),
+        (("--phi", "0.5"), "--phi"),
+    ],
+)
+def test_coverage_command_with_bad_noise_exits_2_with_one_line(tmp_path: Path, args, named):
     out = tmp_path / "cov"
-    result = _invoke("coverage", "-r", 2, "--noise", "bad", "-o", out)
+    result = _invoke("coverage", "-r", 2, *args, "-o", out)
     assert result.exit_code == 2, (result.stdout, result.stderr)
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
-    assert "--noise" in lines[0]
-    assert "bad" in lines[0]
+    assert named in lines[0]
+    assert args[-1] in lines[0]
     assert "Traceback" not in result.stdout + result.stderr
     assert not (out / "coverage.json").exists()

@@ -70,7 +70,7 @@ def test_help_lists_closed_choices_and_no_bool_metavar():
     for command, choices in (
         ("simulate", "<long|wide>"),
         ("fit", "<raise|omit>"),
-        ("coverage", "<iid|population>"),
+        ("coverage", "<iid|population|ar1|heteroscedastic>"),
     ):
         result = _invoke(command, "--help")
         assert result.exit_code == 0

@@ -1,12 +1,16 @@
 """The coverage harness: do the intervals cover the truth as often as they claim?
 
 Simulates R independent datasets of a configured experiment, fits each with the selected
-methods and counts how often each interval holds the true coefficients. Two kinds of noise:
+methods and counts how often each interval holds the true coefficients. The kinds of noise:
 
 - ``iid``: k built from the simulated paths plus independent Gaussian noise on each k_j. Its
   standard deviation is the config's ``target.noise_std`` when that is > 0. When it is 0 (the
   default: noise-free targets, whose intervals are degenerate) it is 1% of each replicate's
   mean |k_j|, and the report says so (``noise_std_source = "fallback"``);
+- ``ar1``: the same, the noise a stationary AR(1) along the sorted times with coefficient
+  ``phi`` (default 0.6) and that standard deviation at each time;
+- ``heteroscedastic``: independent noise whose sd is proportional to |k_j|, that standard
+  deviation on average;
 - ``population``: k is the exact expectation of the process (lambda E[x(t)^2] for a constant
   lambda) and only the design comes from the n simulated paths; ``target.noise_std`` is not
   added (``noise_std_source = "none"``).
@@ -22,6 +26,7 @@ least-squares interval (``least_squares_classical``) is always added as a refere
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections import Counter
@@ -51,13 +56,12 @@ from pathfit.exceptions import ConvergenceWarning, InputError
 from pathfit.processes import simulate
 from pathfit.processes.tiling import available_cores, torch_threads
 from pathfit.targets import (
-    AbstractLinearSpec,
     ConstantLam,
     make_targets,
     population_targets,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The version of coverage.json's layout."""
 
 DEFAULT_METHODS = ("least_squares", "gradient")
@@ -65,14 +69,39 @@ DEFAULT_METHODS = ("least_squares", "gradient")
 REFERENCE = "least_squares_classical"
 """Least squares with the classical interval: always added, as a reference column."""
 IID_NOISE_FRACTION = 0.01
-"""iid noise sd as a fraction of the replicate's mean |k_j| when ``target.noise_std`` is 0."""
+"""Noise sd as a fraction of the replicate's mean |k_j| when ``target.noise_std`` is 0."""
+DEFAULT_PHI = 0.6
+"""The AR(1) coefficient of ``ar1`` noise when none is given."""
 
 NoiseStdSource = Literal["target.noise_std", "fallback", "none"]
 
 
+@dataclass(frozen=True)
+class Record:
+    """One method's fit of one replicate: its result, seconds, the true one lambda (networks)
+    and the replicate's seed."""
+
+    result: FitResult
+    seconds: float
+    one_lam: float | None
+    seed: int
+
+
 @dataclass
 class CoverageRow:
-    """How one method's intervals fared over the replicates."""
+    """How one method's intervals fared over the replicates.
+
+    Attributes:
+        coverage, coverage_ci95: the share of intervals (over replicates and parameters) that
+            held the truth, and its exact binomial 95% interval.
+        mean_ci_width: the intervals' mean width; ``exact_width`` the width 2 z sd that the
+            estimates' true spread calls for (z the level's normal quantile, sd that of the
+            errors over the replicates, per parameter and averaged), and ``width_ratio`` the
+            first over the second: below 1 the intervals claim more than the data hold.
+        bias, error_sd: mean and sd of the estimate minus the truth, per parameter.
+        fits: per replicate, its seed, estimates, intervals, interval method and whether
+            each interval held the truth.
+    """
 
     name: str
     interval: str
@@ -85,6 +114,11 @@ class CoverageRow:
     n_fits: int
     n_without_interval: int = 0
     coverage_by_param: dict[str, float] = field(default_factory=dict)
+    exact_width: float = math.nan
+    width_ratio: float = math.nan
+    bias: dict[str, float] = field(default_factory=dict)
+    error_sd: dict[str, float] = field(default_factory=dict)
+    fits: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -104,6 +138,7 @@ class CoverageReport:
     replicates: int
     level: float
     noise: NoiseKind
+    phi: float | None
     true: dict[str, Any]
     methods: list[CoverageRow]
     seconds: float
@@ -126,6 +161,7 @@ class CoverageReport:
                 "replicates": self.replicates,
                 "level": self.level,
                 "noise": self.noise,
+                "phi": self.phi,
                 "noise_std": self.noise_std,
                 "noise_std_source": self.noise_std_source,
                 "noise_std_note": self.noise_std_note,
@@ -161,6 +197,7 @@ def run_coverage(
     *,
     replicates: int = 1000,
     noise: NoiseKind = "iid",
+    phi: float | None = None,
     on_replicate: Callable[[int], None] | None = None,
     workers: int | None = None,
 ) -> CoverageReport:
@@ -168,12 +205,19 @@ def run_coverage(
 
     Replicate r is simulated from its own seed, derived from ``config.seed`` and r; the
     replicates run on ``workers`` threads (default: one per core). The methods and the noise
-    level follow the config (see the module docstring).
+    level follow the config (see the module docstring); ``phi`` is the AR(1) coefficient of
+    ``ar1`` noise (default 0.6) and is refused with any other noise.
     """
     if noise not in NOISE_KINDS:
         raise InputError("--noise", repr(noise), " or ".join(NOISE_KINDS))
     if replicates < 1:
         raise InputError("--replicates", replicates, "at least 1 replicate")
+    if noise != "ar1" and phi is not None:
+        raise InputError("--phi", phi, f"no --phi with --noise {noise} (it is for --noise ar1)")
+    if noise == "ar1":
+        phi = DEFAULT_PHI if phi is None else phi
+        if not (isinstance(phi, int | float) and -1 < phi < 1):
+            raise InputError("--phi", phi, "an AR(1) coefficient in (-1, 1)")
     started = now()
     methods, skipped = coverage_methods(config)
     configured_std = config.target.noise_std
@@ -182,10 +226,10 @@ def run_coverage(
     truth = spec.params
     level = config.methods.level
     seeds = np.random.SeedSequence(config.seed).generate_state(replicates, np.uint32)
-    records: dict[str, list[tuple[FitResult, float, float | None]]] = {name: [] for name in methods}
+    records: dict[str, list[Record]] = {name: [] for name in methods}
     stds: list[float] = []
 
-    def replicate(seed: int) -> tuple[float, list[tuple[FitResult, float, float | None]]]:
+    def replicate(seed: int) -> tuple[float, list[Record]]:
         """Simulate one dataset and fit it with every method; returns the iid noise sd (0
         under population noise) and (result, seconds, the true one lambda) per method."""
         paths = simulate(
@@ -204,7 +248,9 @@ def run_coverage(
             std = configured_std
             if std == 0:
                 std = IID_NOISE_FRACTION * float(make_targets(paths, spec).values.abs().mean())
-            targets = make_targets(paths, spec, noise_std=std, seed=seed)
+            targets = make_targets(
+                paths, spec, noise_std=std, noise=noise, phi=phi or 0.0, seed=seed
+            )
         one_lam = float(spec.coef[0]) if isinstance(spec, ConstantLam) else None
         one_lam = mean_lam_observed(spec, paths) if one_lam is None else one_lam
         fits = []
@@ -216,7 +262,7 @@ def run_coverage(
             )
             fit_start = time.perf_counter()
             estimator.fit(paths, targets)
-            fits.append((estimator.result_, time.perf_counter() - fit_start, one_lam))
+            fits.append(Record(estimator.result_, time.perf_counter() - fit_start, one_lam, seed))
         return std, fits
 
     start = time.perf_counter()
@@ -236,13 +282,14 @@ def run_coverage(
             stds.append(std)
             for name, record in zip(methods, fits, strict=True):
                 records[name].append(record)
-    rows = [_row(name, records[name], truth, spec) for name in methods]
+    rows = [_row(name, records[name], truth, level) for name in methods]
     true = {"lam": spec.coef[0]} if config.target.kind == "constant" else {"coef": list(spec.coef)}
     noise_std, source, note = _noise_level(noise, configured_std, stds)
     return CoverageReport(
         replicates=replicates,
         level=level,
         noise=noise,
+        phi=phi,
         true=true,
         methods=rows,
         seconds=time.perf_counter() - start,
@@ -262,24 +309,26 @@ def _noise_level(
     """The noise level used, where it came from and one sentence saying why."""
     if noise == "population":
         return None, "none", "population noise: k is the exact expectation, no noise is added"
+    kind = {
+        "iid": "iid noise",
+        "ar1": "AR(1) noise along the sorted times",
+        "heteroscedastic": "independent noise with sd proportional to |k_j|",
+    }[noise]
+    sd = "mean sd" if noise == "heteroscedastic" else "sd"
     if configured > 0:
-        return configured, "target.noise_std", "iid noise of sd target.noise_std on each k_j"
+        return configured, "target.noise_std", f"{kind} of {sd} target.noise_std on each k_j"
     return (
         float(np.mean(stds)),
         "fallback",
-        f"target.noise_std = 0 (noise-free targets give degenerate intervals): iid noise of sd "
+        f"target.noise_std = 0 (noise-free targets give degenerate intervals): {kind} of {sd} "
         f"{IID_NOISE_FRACTION:.0%} of each replicate's mean |k_j|; noise_std is their mean",
     )
 
 
-def _row(
-    name: str,
-    records: list[tuple[FitResult, float, float | None]],
-    truth: torch.Tensor,
-    spec: AbstractLinearSpec,
-) -> CoverageRow:
-    """Coverage of the coefficients (linear models) or of the one lambda (networks)."""
-    first = records[0][0]
+def _row(name: str, records: list[Record], truth: torch.Tensor, level: float) -> CoverageRow:
+    """Coverage of the coefficients (linear models) or of the one lambda (networks), with the
+    errors' spread and each replicate's record."""
+    first = records[0].result
     one_lam = first.params is None
     if one_lam:
         names: tuple[str, ...] = ("lam",)
@@ -287,39 +336,60 @@ def _row(
         names = first.param_names or tuple(f"c{b}" for b in range(truth.numel()))
     hits = np.zeros(len(names))
     counted = 0
-    errors, widths = [], []
+    errors, widths, fits = [], [], []
     used: Counter[str] = Counter()
-    for result, _, lam_truth in records:
+    for record in records:
+        result = record.result
         used[result.interval or "none"] += 1
         if one_lam:
-            true = np.array([np.nan if lam_truth is None else lam_truth])
+            true = np.array([np.nan if record.one_lam is None else record.one_lam])
             estimate = None if result.lam is None else [result.lam]
             intervals = None if result.lam_ci is None else [result.lam_ci]
         else:
             true, estimate, intervals = truth.numpy(), result.params, result.ci
         if estimate is not None:
-            errors.append(float(np.max(np.abs(np.array(estimate) - true))))
-        if intervals is None:
-            continue
-        counted += 1
-        for b, (lo, hi) in enumerate(intervals):
-            hits[b] += lo <= float(true[b]) <= hi
-        widths.append(float(np.mean([hi - lo for lo, hi in intervals])))
+            errors.append(np.array(estimate, dtype=float) - true)
+        held = None
+        if intervals is not None:
+            counted += 1
+            held = [bool(lo <= float(true[b]) <= hi) for b, (lo, hi) in enumerate(intervals)]
+            hits += held
+            widths.append(float(np.mean([hi - lo for lo, hi in intervals])))
+        fits.append(
+            {
+                "seed": record.seed,
+                "estimate": estimate,
+                "ci": intervals,
+                "interval": result.interval,
+                "covered": held,
+                "bias": result.bias,
+                "bias_corrected": result.bias_corrected,
+            }
+        )
     total = int(hits.sum())
     n = counted * len(names)
+    error = np.array(errors).reshape(-1, len(names)) if errors else np.full((0, len(names)), np.nan)
+    sd = error.std(axis=0, ddof=1) if error.shape[0] > 1 else np.full(len(names), np.nan)
+    exact = float(2 * special.ndtri(0.5 + level / 2) * np.mean(sd))
+    mean_width = float(np.mean(widths)) if widths else float("nan")
     return CoverageRow(
         name=name,
         interval=used.most_common(1)[0][0],
         intervals_used=dict(used),
         coverage=total / n if n else float("nan"),
         coverage_ci95=clopper_pearson(total, n) if n else (float("nan"), float("nan")),
-        mean_abs_error=float(np.mean(errors)) if errors else float("nan"),
-        mean_ci_width=float(np.mean(widths)) if widths else float("nan"),
-        seconds_per_fit=float(np.mean([s for _, s, _ in records])),
+        mean_abs_error=float(np.abs(error).max(axis=1).mean()) if errors else float("nan"),
+        mean_ci_width=mean_width,
+        seconds_per_fit=float(np.mean([r.seconds for r in records])),
         n_fits=len(records),
         n_without_interval=len(records) - counted,
         coverage_by_param={
             param: float(hits[b] / counted) if counted else float("nan")
             for b, param in enumerate(names)
         },
+        exact_width=exact,
+        width_ratio=mean_width / exact if exact > 0 else float("nan"),
+        bias={param: float(error[:, b].mean()) for b, param in enumerate(names)},
+        error_sd={param: float(sd[b]) for b, param in enumerate(names)},
+        fits=fits,
     )

@@ -232,8 +232,16 @@ def coverage(
         int, typer.Option("--replicates", "-r", metavar="R", help="independent datasets to fit")
     ] = 1000,
     noise: Annotated[
-        NoiseKind, typer.Option(help="iid: noise on each k_j; population: k = E[...]")
+        NoiseKind,
+        typer.Option(
+            help="iid, ar1 (AR(1) along time) or heteroscedastic (sd proportional to |k_j|) "
+            "noise on each k_j; population: k = E[...] and x a sample of paths"
+        ),
     ] = "iid",
+    phi: Annotated[
+        float | None,
+        typer.Option(help="the AR(1) coefficient of --noise ar1, in (-1, 1) [default: 0.6]"),
+    ] = None,
     output: OutputOption = None,
     overwrite: OverwriteOption = False,
     seed: SeedOption = None,
@@ -249,7 +257,11 @@ def coverage(
     with output_folder(output, cfg.seed, "coverage", overwrite) as folder:
         with command_threads(cfg.threads), progress("replicates", replicates, quiet) as step:
             report = run_coverage(
-                cfg, replicates=replicates, noise=noise, on_replicate=lambda r: step("replicates")
+                cfg,
+                replicates=replicates,
+                noise=noise,
+                phi=phi,
+                on_replicate=lambda r: step("replicates"),
             )
         write_json_atomic(folder.staging / "coverage.json", report.to_json())
         (path,) = folder.commit()  # before printing

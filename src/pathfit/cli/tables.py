@@ -162,9 +162,10 @@ def lambda_x_table(result: LambdaXOutcome) -> Table:
 def coverage_tables(report: CoverageReport) -> list[Table]:
     """How often each method's interval held the truth, then its error, width and cost; the
     noise level used and the selected methods skipped are the first table's caption."""
+    noise = f"ar1 (phi = {report.phi:g})" if report.phi is not None else report.noise
     covered = _table(
         f"coverage of {percent(report.level)} intervals, {report.replicates} replicates, "
-        f"{report.noise} noise ({report.seconds:.1f} s)"
+        f"{noise} noise ({report.seconds:.1f} s)"
     )
     caption = [report.noise_std_note]
     if report.noise_std is not None:
@@ -174,15 +175,21 @@ def coverage_tables(report: CoverageReport) -> list[Table]:
     for name in ("method", "interval", "coverage", "95% CI of coverage"):
         covered.add_column(name, no_wrap=True)
     cost = _table("errors and widths")
-    for name in ("method", "mean |error|", "mean width", "ms per fit"):
+    cost.caption = Text(
+        "exact: the width 2 z sd(errors) that the estimates' spread calls for; "
+        "ratio = mean / exact, below 1 the intervals claim more than the data hold"
+    )
+    for name in ("method", "bias", "mean width", "exact", "ratio", "ms per fit"):
         cost.add_column(name, no_wrap=True)
     for row in report.methods:
         lo, hi = row.coverage_ci95
         covered.add_row(row.name, row.interval, f"{row.coverage:.3f}", f"[{lo:.3f}, {hi:.3f}]")
         cost.add_row(
             row.name,
-            f"{row.mean_abs_error:.3g}",
+            ", ".join(f"{b:.2g}" for b in row.bias.values()),
             f"{row.mean_ci_width:.3g}",
+            f"{row.exact_width:.3g}",
+            f"{row.width_ratio:.2f}",
             f"{1e3 * row.seconds_per_fit:.2f}",
         )
     return [covered, cost]
