@@ -11,7 +11,10 @@ harness adds when ``target.noise_std`` is 0 (1% of each replicate's mean |k_j|),
 ``pathfit coverage`` run on it would give the same rows.
 
     .venv/bin/python benchmarks/bench_coverage.py [--replicates 1000] [--threads N] [--json PATH]
-        [--only SCENARIO ...]
+        [--only SCENARIO ...] [--methods least_squares gradient] [--auto-only]
+
+``--methods seed_network pointwise_mlp --auto-only`` tests the networks (their linearized
+intervals, on their one lambda) without the explicit least-squares interval runs.
 
 Each scenario's coverage.json-style record goes into the JSON (without the per-replicate
 fits), with the seconds it took at ``--threads`` torch threads (default: one per core).
@@ -44,16 +47,16 @@ SCENARIOS: dict[str, tuple[str, float | None, int, tuple[str, ...]]] = {
 
 
 def scenario_rows(
-    name: str, replicates: int, seed: int, threads: int
+    name: str, replicates: int, seed: int, threads: int, methods: list[str], auto_only: bool
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The table rows of one scenario and its records (one per harness run)."""
     noise, phi, n_paths, intervals = SCENARIOS[name]
     base = RunConfig(seed=seed).model_dump()
     base["sampling"]["n_paths"] = n_paths
     runs: list[tuple[str, dict[str, Any]]] = [
-        ("auto", {**base, "methods": {**base["methods"], "run": ["least_squares", "gradient"]}})
+        ("auto", {**base, "methods": {**base["methods"], "run": methods}})
     ]
-    for interval in intervals:
+    for interval in () if auto_only else intervals:
         methods = {**base["methods"], "run": ["least_squares"]}
         methods["least_squares"] = {**methods["least_squares"], "interval": interval}
         runs.append((interval, {**base, "methods": methods}))
@@ -96,6 +99,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=machine_cores(), help="torch threads")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--only", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS))
+    parser.add_argument("--methods", nargs="*", default=["least_squares", "gradient"])
+    parser.add_argument("--auto-only", action="store_true", help="no explicit interval runs")
     args = parser.parse_args()
     figures: dict[str, Any] = {"torch_threads": args.threads, "replicates": args.replicates}
     print(f"R = {args.replicates}, torch intra-op threads: {args.threads}")
@@ -106,7 +111,9 @@ def main() -> None:
     print("|---|---|---|---:|---|---:|---:|---:|")
     for name in args.only:
         start = time.perf_counter()
-        rows, records = scenario_rows(name, args.replicates, args.seed, args.threads)
+        rows, records = scenario_rows(
+            name, args.replicates, args.seed, args.threads, args.methods, args.auto_only
+        )
         figures[name] = {"rows": rows, "records": records, "seconds": time.perf_counter() - start}
         for row in rows:
             lo, hi = row["ci"]

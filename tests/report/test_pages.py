@@ -59,3 +59,28 @@ def test_a_failed_method_is_shown_with_its_error():
     assert "gradient failed: " in summary
     assert error.split(":")[0] in summary
     assert "given.csv" in page
+
+
+def test_a_corrected_finite_n_bias_is_shown_in_the_report_and_in_results():
+    # k the population E[0.25 x^2], x a sample of 10 paths: the path bootstrap, and the
+    # jackknife bias taken off (bias_correction = "jackknife" makes the correction certain)
+    config = parse_config(
+        {
+            "sampling": {"n_paths": 10, "n_times": 200},
+            "methods": {
+                "run": ["least_squares"],
+                "least_squares": {"bias_correction": "jackknife"},
+            },
+        }
+    )
+    process = pf.ABM(mu=0.5, sigma=1.0)
+    truth = pf.targets.ConstantLam(0.25)
+    paths = pf.simulate(process, n_paths=10, n_times=200, horizon=10.0, seed=0)
+    targets = pf.targets.population_targets(process, truth, paths.times)
+    out = fit_data(config, paths, targets, truth, source="given.csv")
+    result = out.methods[0].result
+    assert result is not None and result.bias_corrected and result.interval == "path_bootstrap"
+    page = render_html(out, [], title="t", generated="now")
+    assert "Finite-n bias" in page and "path jackknife bias" in page
+    record = out.to_json()["methods"][0]["bias"]
+    assert record == {"estimate": result.bias, "corrected": True, "note": result.bias_note}

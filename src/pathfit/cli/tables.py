@@ -124,11 +124,13 @@ def fits_table(outcome: RunOutcome) -> Table:
 
 
 def method_lines(outcome: RunOutcome) -> list[str]:
-    """Everything a reader must not miss, one line each: notes, identifiability warnings and
-    the message of every fit that did not converge."""
+    """Everything a reader must not miss, one line each: notes, identifiability warnings, a
+    corrected finite-n bias and the message of every fit that did not converge."""
     lines = []
     for method in outcome.methods:
         said = [*method.notes, *method.warnings]
+        if method.result is not None and method.result.bias_corrected:
+            said.append(method.result.bias_note)
         if method.status not in ("converged", "early_stopped"):
             said.append(method.message)
         lines.extend(f"{method.name}: {line}" for line in said)

@@ -110,6 +110,7 @@ class MethodNotes:
     status: str
     message: str
     uncertainty: str
+    bias: str = ""
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     identifiability: list[str] = field(default_factory=list)
@@ -155,6 +156,7 @@ def _notes(method: MethodOutcome) -> MethodNotes:
         status=method.status,
         message=method.message,
         uncertainty="" if method.result is None else method.result.uncertainty_note,
+        bias="" if method.result is None or method.result.bias is None else method.result.bias_note,
         notes=list(method.notes),
         warnings=list(method.warnings),
         identifiability=identifiability,

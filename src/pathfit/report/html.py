@@ -149,6 +149,8 @@ def _method_cards(out: RunOutcome) -> str:
         parts = [f"<dt>How the fit ended</dt><dd>{escape(m.message or content.DASH)}</dd>"]
         if m.uncertainty:
             parts.append(f"<dt>Uncertainty</dt><dd>{escape(m.uncertainty)}</dd>")
+        if m.bias:
+            parts.append(f"<dt>Finite-n bias</dt><dd>{escape(m.bias)}</dd>")
         if m.warnings:
             items = "".join(f'<li class="warn">{escape(w)}</li>' for w in m.warnings)
             parts.append(f"<dt>Identifiability warnings</dt><dd><ul>{items}</ul></dd>")
