@@ -267,19 +267,19 @@ def make_targets(
     else:
         values = spec.aggregate(paths.values)
     if noise_std > 0:
-        stream = _random.stream(
-            _random.resolve_seed(seed, generator), _random.NOISE, device=values.device
-        )
-        eta = torch.randn(values.shape, generator=stream, dtype=values.dtype, device=values.device)
-        values = values + noise_std * _shape_noise(eta, noise, phi, values)
+        seed = _random.resolve_seed(seed, generator)
+        values = values + noise_std * observation_noise(values, noise, phi, seed)
     known = noise_std if noise == "iid" or noise_std == 0 else None
     return Targets(values=values, times=paths.times, noise_std=known)
 
 
-def _shape_noise(
-    eta: torch.Tensor, noise: ObservationNoise, phi: float, values: TargetValues
+def observation_noise(
+    values: TargetValues, noise: ObservationNoise, phi: float, seed: int
 ) -> torch.Tensor:
-    """Unit-sd noise of the given kind from iid standard normals ``eta``."""
+    """The unit-sd noise ``make_targets`` adds (times its ``noise_std``) to ``values`` with
+    ``seed``: standard normals from the seed's noise stream, shaped by the kind."""
+    stream = _random.stream(seed, _random.NOISE, device=values.device)
+    eta = torch.randn(values.shape, generator=stream, dtype=values.dtype, device=values.device)
     if noise == "ar1":
         # a stationary start, then the recursion (a linear filter, run in float64 by SciPy)
         innovations = eta.double().cpu().numpy() * math.sqrt(1 - phi * phi)

@@ -151,7 +151,7 @@ def input_error(
     loc = [str(part) if str(part).isprintable() else repr(str(part)) for part in first["loc"]]
     field = ".".join(loc)
     if first["type"] == "extra_forbidden":
-        known = _known_keys(loc[:-1], model or RunConfig)
+        known = known_keys(loc[:-1], model or RunConfig)
         close = difflib.get_close_matches(loc[-1], known, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         return InputError(
@@ -208,7 +208,7 @@ def _toml_repr(value: object) -> str:
     return repr(value)
 
 
-def _known_keys(loc: list[str], model: type[BaseModel]) -> list[str]:
+def known_keys(loc: list[str], model: type[BaseModel]) -> list[str]:
     for part in loc:
         annotation = model.model_fields[part].annotation
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):

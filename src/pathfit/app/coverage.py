@@ -30,7 +30,7 @@ import math
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -222,7 +222,6 @@ def run_coverage(
     methods, skipped = coverage_methods(config)
     configured_std = config.target.noise_std
     spec = build_spec(config)
-    process = build_process(config)
     truth = spec.params
     level = config.methods.level
     seeds = np.random.SeedSequence(config.seed).generate_state(replicates, np.uint32)
@@ -230,40 +229,7 @@ def run_coverage(
     stds: list[float] = []
 
     def replicate(seed: int) -> tuple[float, list[Record]]:
-        """Simulate one dataset and fit it with every method; returns the iid noise sd (0
-        under population noise) and (result, seconds, the true one lambda) per method."""
-        paths = simulate(
-            process,
-            n_paths=config.sampling.n_paths,
-            n_times=config.sampling.n_times,
-            horizon=config.sampling.horizon,
-            seed=seed,
-            dtype=config.dtype,
-            device=config.device,
-        )
-        std = 0.0
-        if noise == "population":
-            targets: Any = population_targets(process, spec, paths.times)
-        else:
-            std = configured_std
-            if std == 0:
-                std = IID_NOISE_FRACTION * float(make_targets(paths, spec).values.abs().mean())
-            targets = make_targets(
-                paths, spec, noise_std=std, noise=noise, phi=phi or 0.0, seed=seed
-            )
-        one_lam = float(spec.coef[0]) if isinstance(spec, ConstantLam) else None
-        one_lam = mean_lam_observed(spec, paths) if one_lam is None else one_lam
-        fits = []
-        for name in methods:
-            estimator = (
-                LeastSquares(linear_model(config), level=level, interval="classical", seed=seed)
-                if name == "least_squares_classical"
-                else make_estimator(name, config.model_copy(update={"seed": seed}), paths.n_paths)
-            )
-            fit_start = time.perf_counter()
-            estimator.fit(paths, targets)
-            fits.append(Record(estimator.result_, time.perf_counter() - fit_start, one_lam, seed))
-        return std, fits
+        return fit_replicate(config, methods, seed, noise=noise, phi=phi)
 
     start = time.perf_counter()
     # Replicates are independent: spread them over the cores, each on one torch thread (or the
@@ -301,6 +267,56 @@ def run_coverage(
         started=started,
         finished=now(),
     )
+
+
+def fit_replicate(
+    config: RunConfig,
+    methods: Sequence[str],
+    seed: int,
+    *,
+    noise: NoiseKind = "iid",
+    phi: float | None = None,
+    fallback: bool = True,
+) -> tuple[float, list[Record]]:
+    """Simulate one dataset of ``config`` from ``seed`` and fit it with each of ``methods``
+    (``least_squares_classical``: least squares with the classical interval); returns the
+    observation noise's sd (0 under population noise) and one record per method. With
+    ``fallback``, ``target.noise_std = 0`` means noise of 1% of the mean |k_j| (the harness's
+    rule); without, noise-free targets."""
+    spec = build_spec(config)
+    process = build_process(config)
+    paths = simulate(
+        process,
+        n_paths=config.sampling.n_paths,
+        n_times=config.sampling.n_times,
+        horizon=config.sampling.horizon,
+        seed=seed,
+        dtype=config.dtype,
+        device=config.device,
+    )
+    std = 0.0
+    if noise == "population":
+        targets: Any = population_targets(process, spec, paths.times)
+    else:
+        std = config.target.noise_std
+        if std == 0 and fallback:
+            std = IID_NOISE_FRACTION * float(make_targets(paths, spec).values.abs().mean())
+        targets = make_targets(paths, spec, noise_std=std, noise=noise, phi=phi or 0.0, seed=seed)
+    one_lam = float(spec.coef[0]) if isinstance(spec, ConstantLam) else None
+    one_lam = mean_lam_observed(spec, paths) if one_lam is None else one_lam
+    fits = []
+    for name in methods:
+        estimator = (
+            LeastSquares(
+                linear_model(config), level=config.methods.level, interval="classical", seed=seed
+            )
+            if name == REFERENCE
+            else make_estimator(name, config.model_copy(update={"seed": seed}), paths.n_paths)
+        )
+        fit_start = time.perf_counter()
+        estimator.fit(paths, targets)
+        fits.append(Record(estimator.result_, time.perf_counter() - fit_start, one_lam, seed))
+    return std, fits
 
 
 def _noise_level(

@@ -244,6 +244,48 @@ def progress(first: str, total: int, quiet: bool) -> Iterator[Callable[[str], No
         yield lambda description: bar.update(task, advance=1, description=description)
 
 
+@contextlib.contextmanager
+def chunk_progress(quiet: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar of a study's chunks with their rate and the time left (none with --quiet
+    or when stdout is not a terminal); yields update(done, total)."""
+    if quiet or not os.isatty(1):
+        yield lambda done, total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class Rate(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text("" if speed is None else f"{speed:.2f} chunks/s")
+
+    bar = Progress(
+        TextColumn("chunks"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        transient=True,
+    )
+    with bar:
+        task = bar.add_task("chunks", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
 def load(config: Path | None, seed: int | None, threads: int | None = None) -> RunConfig:
     """The checked config (the defaults without a file), with --seed and --threads applied."""
     from pathfit.app.config import RunConfig, load_config

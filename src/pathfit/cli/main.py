@@ -439,3 +439,83 @@ def amortize_apply(
     cfg = parse_config(document, source=f"pathfit amortize apply {estimator}")
     title = f"pathfit amortize apply {estimator.name} {data.name}"
     _fit_file(cfg, data, output, overwrite, missing, None, quiet, title)
+
+
+study = typer.Typer(
+    cls=OneLineErrors,
+    no_args_is_help=True,
+    help="Studies: a config varied over a grid or random draws, many replicates per cell, "
+    "computed on Dask (resumable), kept as Parquet shards and drawn as maps.",
+)
+app.add_typer(study, name="study")
+
+
+@study.command("run")
+@explain_errors
+def study_run(
+    study_file: Annotated[Path, typer.Argument(metavar="STUDY.toml", help="the study file")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", metavar="DIR", help="the study's folder")
+    ],
+    scheduler: Annotated[
+        str | None,
+        typer.Option(metavar="ADDRESS", help="a Dask scheduler, tcp://HOST:8786 [default: "
+        "an embedded local cluster]"),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(metavar="N", help="workers of the embedded cluster [default: one per core]"),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="complete a study started in DIR")
+    ] = False,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Compute a study: every cell x replicate not yet in DIR/parts, then DIR/report.html."""
+    from pathfit.app.study import load_study, run_study
+    from pathfit.cli._shared import chunk_progress
+    from pathfit.report.study import write_study_report
+
+    spec = load_study(study_file)
+    with chunk_progress(quiet) as on_chunk:
+        run = run_study(
+            spec,
+            output,
+            scheduler=scheduler,
+            workers=workers,
+            resume=resume,
+            overwrite=overwrite,
+            on_chunk=on_chunk,
+        )
+    report = write_study_report(output)
+    out = console()
+    say(
+        out,
+        f"{run.computed} chunks computed, {run.skipped} already done, {run.rows} rows in "
+        f"{run.seconds:.1f} s on {run.workers} workers",
+    )
+    say(out, f"study: {output / 'parts'}; report: {report}")
+
+
+@study.command("example")
+@explain_errors
+def study_example(
+    name: Annotated[str, typer.Argument(metavar="stability|coverage|scaling")],
+) -> None:
+    """Print a complete, commented example study file."""
+    from pathfit.app.study import example_study
+
+    typer.echo(example_study(name), nl=False)
+
+
+@study.command("report")
+@explain_errors
+def study_report(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="a study's folder")],
+) -> None:
+    """Draw a study's maps from its shards: DIR/report.html and DIR/figures/*.png."""
+    from pathfit.report.study import write_study_report
+
+    report = write_study_report(folder)
+    say(console(), f"report: {report}")

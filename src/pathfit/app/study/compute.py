@@ -1,0 +1,328 @@
+"""One chunk of a study, computed where Dask puts it: cells x replicates in, one table out.
+
+A chunk is a list of units, each one cell and the seeds of some of its replicates. A unit's
+replicates are simulated together (``simulate_designs``: dataset r is exactly what
+``simulate(..., seed=seeds[r])`` gives) and fitted together where a method has a batched form:
+
+- ``seed_sgd``, the seed's per-sample SGD: ``batched_per_sample_sgd``, all replicates (and
+  their step sizes) in one vectorized loop over steps;
+- ``least_squares`` with ``interval = "classical"``: one batched SVD;
+- ``gradient`` in full-batch SGD at its curvature step (``mode = "full"``, ``optimizer``
+  "sgd", or "auto" for one parameter; no fixed ``lr``, no hold-out) with the classical
+  interval: ``batched_gradient``.
+
+Every other method (the automatic and bootstrap intervals, which need the paths; the
+networks) fits replicate by replicate on the same simulated data, as ``pathfit coverage``
+does. Everything here is a plain function of its arguments: a rerun on another worker gives
+the same rows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from pathfit.app.build import build_process, build_spec, linear_model
+from pathfit.app.config import RunConfig
+from pathfit.app.coverage import fit_replicate
+from pathfit.choices import NoiseKind
+from pathfit.processes.tiling import torch_threads
+from pathfit.targets import ConstantLam
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One cell and the seeds of some of its replicates."""
+
+    cell: int
+    cell_key: str
+    values: dict[str, Any]
+    config: dict[str, Any]  # RunConfig.model_dump(): plain data travels cheaply
+    noise: NoiseKind
+    phi: float | None
+    replicates: tuple[int, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The units of one task and its key (a hash of the base config, cells and seeds)."""
+
+    key: str
+    units: tuple[Unit, ...]
+    methods: tuple[str, ...]
+    metrics: tuple[str, ...]
+    axes: tuple[str, ...]
+
+
+def compute_chunk(chunk: Chunk) -> pa.Table:
+    """Fit every replicate of every unit with every method; one row per fit."""
+    rows: list[dict[str, Any]] = []
+    with torch_threads(1):
+        for unit in chunk.units:
+            rows.extend(_unit_rows(unit, chunk.methods))
+    return rows_table(rows, chunk)
+
+
+def rows_table(rows: list[dict[str, Any]], chunk: Chunk) -> pa.Table:
+    """The rows as a table of the study's fixed schema (axes, identity, chosen metrics)."""
+    columns: dict[str, list[Any]] = {"chunk": [chunk.key] * len(rows)}
+    for name in ("cell", "cell_key", "replicate", "seed", "method", "noise", "phi"):
+        columns[name] = [row[name] for row in rows]
+    for axis in chunk.axes:
+        columns[axis] = [row["values"][axis] for row in rows]
+    for metric in chunk.metrics:
+        if metric == "ci":
+            columns["ci_lo"] = [row["ci_lo"] for row in rows]
+            columns["ci_hi"] = [row["ci_hi"] for row in rows]
+        else:
+            columns[metric] = [row.get(metric) for row in rows]
+    return pa.table({name: _array(name, values) for name, values in columns.items()})
+
+
+_TYPES = {
+    "chunk": pa.string(),
+    "cell": pa.int64(),
+    "cell_key": pa.string(),
+    "replicate": pa.int64(),
+    "seed": pa.uint64(),
+    "method": pa.string(),
+    "noise": pa.string(),
+    "phi": pa.float64(),
+    "interval": pa.string(),
+    "status": pa.string(),
+    "covered": pa.bool_(),
+    "steps": pa.int64(),
+}
+
+
+def _array(name: str, values: list[Any]) -> pa.Array:
+    kind = _TYPES.get(name)
+    if kind is None and any(isinstance(v, str) for v in values):
+        kind = pa.string()
+    if kind is None and all(isinstance(v, bool | type(None)) for v in values) and values:
+        kind = pa.bool_() if any(v is not None for v in values) else pa.float64()
+    if kind is None and all(isinstance(v, int | type(None)) for v in values):
+        kind = pa.int64() if any(v is not None for v in values) else pa.float64()
+    if kind is None:
+        kind = pa.float64()
+    return pa.array(values, type=kind)
+
+
+def _unit_rows(unit: Unit, methods: tuple[str, ...]) -> list[dict[str, Any]]:
+    config = RunConfig.model_validate(unit.config)
+    batched = [name for name in methods if batchable(name, config)]
+    rows = []
+    if batched:
+        rows.extend(_batched_rows(unit, config, batched))
+    single = [name for name in methods if name not in batched]
+    if single:
+        for replicate, seed in zip(unit.replicates, unit.seeds, strict=True):
+            _, records = fit_replicate(
+                config, single, seed, noise=unit.noise, phi=unit.phi, fallback=False
+            )
+            for name, record in zip(single, records, strict=True):
+                result = record.result
+                truth = _truth(config, record.one_lam)
+                estimate = result.lam if result.params is None else result.params[0]
+                ci = result.lam_ci if result.params is None else (result.ci or [None])[0]
+                stderr = result.lam_stderr if result.params is None else _first(result.stderr)
+                bound = None if result.stability is None else result.stability.bound
+                rows.append(
+                    _row(unit, replicate, seed, name, estimate, truth, stderr, ci)
+                    | {
+                        "interval": result.interval,
+                        "status": result.status,
+                        "steps": result.steps,
+                        "seconds": record.seconds,
+                        "bound": bound,
+                        "frontier": None,
+                    }
+                )
+    order = {name: b for b, name in enumerate(methods)}
+    rows.sort(key=lambda row: (row["replicate"], order[row["method"]]))
+    return rows
+
+
+def batchable(name: str, config: RunConfig) -> bool:
+    """Whether method ``name`` of ``config`` has a batched form in studies (see the module
+    docstring)."""
+    methods = config.methods
+    if name == "seed_sgd":
+        return config.target.kind == "constant"
+    if name == "least_squares":
+        return methods.least_squares.interval == "classical" and (
+            methods.least_squares.bias_correction != "jackknife"
+        )
+    if name == "gradient":
+        g = methods.gradient
+        one = config.target.kind == "constant"
+        return (
+            g.mode == "full"
+            and (g.optimizer == "sgd" or (g.optimizer == "auto" and one))
+            and g.lr is None
+            and g.holdout == 0
+            and g.interval == "classical"
+            and g.bias_correction != "jackknife"
+        )
+    return False
+
+
+def _batched_rows(unit: Unit, config: RunConfig, methods: list[str]) -> list[dict[str, Any]]:
+    from pathfit.design import simulate_designs
+    from pathfit.estimators import batched
+    from pathfit.targets import population_targets
+
+    process, spec, model = build_process(config), build_spec(config), linear_model(config)
+    s = config.sampling
+    start = time.perf_counter()
+    times, designs = simulate_designs(
+        process,
+        n_paths=s.n_paths,
+        n_times=s.n_times,
+        horizon=s.horizon,
+        seeds=unit.seeds,
+        powers=model.powers,
+        dtype=config.dtype,
+        workers=1,
+    )
+    coef = torch.tensor(spec.coef, dtype=designs.dtype)
+    if unit.noise == "population":
+        targets = torch.stack([population_targets(process, spec, t).values for t in times])
+    else:
+        targets = designs @ coef
+        std = config.target.noise_std
+        if std > 0:
+            targets = torch.stack(
+                [
+                    _noisy(targets[r], std, unit.noise, unit.phi, seed)
+                    for r, seed in enumerate(unit.seeds)
+                ]
+            )
+    simulated = time.perf_counter() - start
+    truth = float(spec.coef[0])
+    rows = []
+    for name in methods:
+        start = time.perf_counter()
+        if name == "seed_sgd":
+            section = config.methods.seed_sgd
+            fit: Any = batched.batched_per_sample_sgd(
+                designs[..., 0],
+                targets,
+                lr=section.lr,
+                max_steps=section.max_steps,
+                seeds=list(unit.seeds),
+            )
+            estimates, stderr, ci = fit.coef, None, None
+            statuses, steps = list(fit.status), fit.steps
+            bound, frontier = fit.bound, fit.frontier
+            interval = None
+        else:
+            if name == "least_squares":
+                fit = batched.batched_least_squares(designs, targets, level=config.methods.level)
+            else:
+                g = config.methods.gradient
+                fit = batched.batched_gradient(
+                    designs, targets, max_steps=g.max_steps, tol=g.tol, level=config.methods.level
+                )
+            estimates, stderr, ci = fit.coef[:, 0], fit.stderr[:, 0], fit.ci[:, 0]
+            statuses = ["converged" if bool(c) else "max_steps" for c in fit.converged]
+            steps = fit.steps
+            bound = _full_batch_bound(designs) if name == "gradient" else None
+            frontier, interval = None, "classical"
+        seconds = (time.perf_counter() - start + simulated / len(methods)) / len(unit.seeds)
+        for r, (replicate, seed) in enumerate(zip(unit.replicates, unit.seeds, strict=True)):
+            interval_r = None if ci is None else (float(ci[r, 0]), float(ci[r, 1]))
+            rows.append(
+                _row(
+                    unit,
+                    replicate,
+                    seed,
+                    name,
+                    float(estimates[r]),
+                    truth,
+                    None if stderr is None else float(stderr[r]),
+                    interval_r,
+                )
+                | {
+                    "interval": interval,
+                    "status": statuses[r],
+                    "steps": int(steps[r]),
+                    "seconds": seconds,
+                    "bound": None if bound is None else float(bound[r]),
+                    "frontier": None if frontier is None else float(frontier[r]),
+                }
+            )
+    return rows
+
+
+def _noisy(
+    values: torch.Tensor, std: float, noise: NoiseKind, phi: float | None, seed: int
+) -> torch.Tensor:
+    """The targets plus the noise ``make_targets`` would add for this seed."""
+    from pathfit.targets import observation_noise
+
+    return values + std * observation_noise(values, noise, phi or 0.0, seed)
+
+
+def _full_batch_bound(designs: torch.Tensor) -> torch.Tensor:
+    """2 / L for full-batch gradient descent, L = 2 |Phi|_2^2 / m."""
+    m = designs.shape[1]
+    return m / torch.linalg.matrix_norm(designs, ord=2).square()
+
+
+def _truth(config: RunConfig, one_lam: float | None) -> float:
+    spec = build_spec(config)
+    return float(spec.coef[0]) if isinstance(spec, ConstantLam) or one_lam is None else one_lam
+
+
+def _first(values: list[float] | None) -> float | None:
+    return None if not values else values[0]
+
+
+def _row(
+    unit: Unit,
+    replicate: int,
+    seed: int,
+    method: str,
+    estimate: float | None,
+    truth: float,
+    stderr: float | None,
+    ci: tuple[float, float] | None,
+) -> dict[str, Any]:
+    finite = estimate is not None and math.isfinite(estimate)
+    error = estimate - truth if finite and estimate is not None else None
+    return {
+        "cell": unit.cell,
+        "cell_key": unit.cell_key,
+        "replicate": replicate,
+        "seed": seed,
+        "method": method,
+        "noise": unit.noise,
+        "phi": unit.phi,
+        "values": unit.values,
+        "estimate": estimate if finite else None,
+        "truth": truth,
+        "error": error,
+        "abs_error": None if error is None else abs(error),
+        "stderr": stderr,
+        "ci_lo": None if ci is None else ci[0],
+        "ci_hi": None if ci is None else ci[1],
+        "covered": None if ci is None else bool(ci[0] <= truth <= ci[1]),
+    }
+
+
+def seeds_for(study_seed: int, cell_key: str, replicates: range) -> list[int]:
+    """Replicate seeds of a cell: from the study's seed and the cell's key, so that a cell keeps
+    its seeds when other cells are added to or removed from the study."""
+    words = [int(cell_key[i : i + 8], 16) for i in range(0, 24, 8)]
+    sequence = np.random.SeedSequence(study_seed, spawn_key=tuple(words))
+    state = sequence.generate_state(2 * replicates.stop, np.uint32).astype(np.uint64)
+    seeds = (state[0::2] << np.uint64(31)) ^ state[1::2]
+    return [int(s) for s in seeds[replicates.start : replicates.stop]]
