@@ -57,7 +57,8 @@ class StudyRun:
         computed: chunks computed by this run.
         skipped: chunks already on disk (``resume``).
         rows: rows written by this run.
-        seconds: wall time of the computing (cluster start included).
+        seconds: wall time of the run, the cluster's start included.
+        compute_seconds: from the first task submitted to the last shard written.
         workers: workers the cluster had when the run started.
         scheduler: the scheduler's address, or None for the embedded cluster.
     """
@@ -68,6 +69,7 @@ class StudyRun:
     skipped: int
     rows: int
     seconds: float
+    compute_seconds: float
     workers: int
     scheduler: str | None
 
@@ -78,6 +80,7 @@ class StudyRun:
             "skipped": self.skipped,
             "rows": self.rows,
             "seconds": self.seconds,
+            "compute_seconds": self.compute_seconds,
             "workers": self.workers,
             "scheduler": self.scheduler,
         }
@@ -117,8 +120,10 @@ def run_study(
     count = skipped
     if on_chunk is not None:
         on_chunk(count, len(chunks))
+    compute_start = compute_end = time.perf_counter()
     with _client(scheduler, workers) as client:
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        compute_start = time.perf_counter()
         if todo:
             from distributed import as_completed
 
@@ -134,6 +139,7 @@ def run_study(
                 future.release()
                 if on_chunk is not None:
                     on_chunk(count, len(chunks))
+        compute_end = time.perf_counter()
     run = StudyRun(
         folder,
         len(chunks),
@@ -141,6 +147,7 @@ def run_study(
         skipped,
         rows,
         time.perf_counter() - start,
+        compute_end - compute_start,
         n_workers,
         scheduler,
     )
