@@ -59,15 +59,86 @@ class Chunk:
     methods: tuple[str, ...]
     metrics: tuple[str, ...]
     axes: tuple[str, ...]
+    axis_types: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Simulated:
+    """A unit's replicates reduced to their designs, with their targets."""
+
+    designs: torch.Tensor  # (R, n_times, n_params)
+    targets: torch.Tensor  # (R, n_times)
+    truth: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _SeedFits:
+    """The seed recipe's outcome on one unit's replicates."""
+
+    coef: torch.Tensor
+    status: tuple[str, ...]
+    steps: torch.Tensor
+    bound: torch.Tensor
+    frontier: torch.Tensor
+    seconds: float  # per replicate
 
 
 def compute_chunk(chunk: Chunk) -> pa.Table:
-    """Fit every replicate of every unit with every method; one row per fit."""
+    """Fit every replicate of every unit with every method; one row per fit. The seed recipe
+    runs once for all units of the chunk that share a number of times and of steps."""
     rows: list[dict[str, Any]] = []
     with torch_threads(1):
-        for unit in chunk.units:
-            rows.extend(_unit_rows(unit, chunk.methods))
+        configs = [RunConfig.model_validate(unit.config) for unit in chunk.units]
+        simulated = {
+            b: _simulate(unit, config)
+            for b, (unit, config) in enumerate(zip(chunk.units, configs, strict=True))
+            if any(batchable(name, config) for name in chunk.methods)
+        }
+        seed_fits = _seed_recipe(chunk, configs, simulated) if "seed_sgd" in chunk.methods else {}
+        for b, (unit, config) in enumerate(zip(chunk.units, configs, strict=True)):
+            rows.extend(_unit_rows(unit, config, chunk.methods, simulated.get(b), seed_fits.get(b)))
     return rows_table(rows, chunk)
+
+
+def _seed_recipe(
+    chunk: Chunk, configs: list[RunConfig], simulated: dict[int, _Simulated]
+) -> dict[int, _SeedFits]:
+    """``batched_per_sample_sgd`` over all the chunk's units at once (each its own step)."""
+    from pathfit.estimators.batched import batched_per_sample_sgd
+
+    groups: dict[tuple[int, int], list[int]] = {}
+    for b, config in enumerate(configs):
+        if batchable("seed_sgd", config):
+            key = (config.sampling.n_times, config.methods.seed_sgd.max_steps)
+            groups.setdefault(key, []).append(b)
+    fits = {}
+    for (_, max_steps), members in groups.items():
+        start = time.perf_counter()
+        designs = torch.cat([simulated[b].designs[..., 0] for b in members])
+        targets = torch.cat([simulated[b].targets for b in members])
+        lr = torch.cat(
+            [
+                torch.full((len(chunk.units[b].seeds),), configs[b].methods.seed_sgd.lr)
+                for b in members
+            ]
+        ).to(designs)
+        seeds = [seed for b in members for seed in chunk.units[b].seeds]
+        fit = batched_per_sample_sgd(designs, targets, lr=lr, max_steps=max_steps, seeds=seeds)
+        each = (time.perf_counter() - start) / len(seeds)
+        first = 0
+        for b in members:
+            part = slice(first, first + len(chunk.units[b].seeds))
+            first = part.stop
+            fits[b] = _SeedFits(
+                fit.coef[part],
+                tuple(fit.status[part]),
+                fit.steps[part],
+                fit.bound[part],
+                fit.frontier[part],
+                each,
+            )
+    return fits
 
 
 def rows_table(rows: list[dict[str, Any]], chunk: Chunk) -> pa.Table:
@@ -77,13 +148,16 @@ def rows_table(rows: list[dict[str, Any]], chunk: Chunk) -> pa.Table:
         columns[name] = [row[name] for row in rows]
     for axis in chunk.axes:
         columns[axis] = [row["values"][axis] for row in rows]
+    kinds = dict(zip(chunk.axes, chunk.axis_types, strict=True))
     for metric in chunk.metrics:
         if metric == "ci":
             columns["ci_lo"] = [row["ci_lo"] for row in rows]
             columns["ci_hi"] = [row["ci_hi"] for row in rows]
         else:
             columns[metric] = [row.get(metric) for row in rows]
-    return pa.table({name: _array(name, values) for name, values in columns.items()})
+    return pa.table(
+        {name: _array(name, values, kinds.get(name)) for name, values in columns.items()}
+    )
 
 
 _TYPES = {
@@ -95,32 +169,54 @@ _TYPES = {
     "method": pa.string(),
     "noise": pa.string(),
     "phi": pa.float64(),
+    "estimate": pa.float64(),
+    "truth": pa.float64(),
+    "error": pa.float64(),
+    "abs_error": pa.float64(),
+    "stderr": pa.float64(),
+    "ci_lo": pa.float64(),
+    "ci_hi": pa.float64(),
+    "covered": pa.bool_(),
     "interval": pa.string(),
     "status": pa.string(),
-    "covered": pa.bool_(),
     "steps": pa.int64(),
+    "seconds": pa.float64(),
+    "bound": pa.float64(),
+    "frontier": pa.float64(),
 }
+"""Every column's type but the axes' (``axis_type``): the same in every shard."""
 
 
-def _array(name: str, values: list[Any]) -> pa.Array:
-    kind = _TYPES.get(name)
-    if kind is None and any(isinstance(v, str) for v in values):
-        kind = pa.string()
-    if kind is None and all(isinstance(v, bool | type(None)) for v in values) and values:
-        kind = pa.bool_() if any(v is not None for v in values) else pa.float64()
-    if kind is None and all(isinstance(v, int | type(None)) for v in values):
-        kind = pa.int64() if any(v is not None for v in values) else pa.float64()
-    if kind is None:
-        kind = pa.float64()
-    return pa.array(values, type=kind)
+def axis_type(values: list[Any]) -> str:
+    """The column type of an axis from all its values in the study (so every shard agrees):
+    "string" if any is a string, "bool" if all are booleans, "int64" if all are integers,
+    else "float64"."""
+    if any(isinstance(v, str) for v in values):
+        return "string"
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "int64"
+    return "float64"
 
 
-def _unit_rows(unit: Unit, methods: tuple[str, ...]) -> list[dict[str, Any]]:
-    config = RunConfig.model_validate(unit.config)
+def _array(name: str, values: list[Any], kind: str | None = None) -> pa.Array:
+    if kind is not None:
+        return pa.array(values, type=pa.type_for_alias(kind))
+    return pa.array(values, type=_TYPES[name])
+
+
+def _unit_rows(
+    unit: Unit,
+    config: RunConfig,
+    methods: tuple[str, ...],
+    simulated: _Simulated | None,
+    seed_fits: _SeedFits | None,
+) -> list[dict[str, Any]]:
     batched = [name for name in methods if batchable(name, config)]
     rows = []
-    if batched:
-        rows.extend(_batched_rows(unit, config, batched))
+    if batched and simulated is not None:
+        rows.extend(_batched_rows(unit, config, batched, simulated, seed_fits))
     single = [name for name in methods if name not in batched]
     if single:
         for replicate, seed in zip(unit.replicates, unit.seeds, strict=True):
@@ -174,9 +270,10 @@ def batchable(name: str, config: RunConfig) -> bool:
     return False
 
 
-def _batched_rows(unit: Unit, config: RunConfig, methods: list[str]) -> list[dict[str, Any]]:
+def _simulate(unit: Unit, config: RunConfig) -> _Simulated:
+    """The unit's replicates as designs (``simulate_designs``) and their targets: exact, with
+    the noise ``make_targets`` adds for each seed, or the population's expectation."""
     from pathfit.design import simulate_designs
-    from pathfit.estimators import batched
     from pathfit.targets import population_targets
 
     process, spec, model = build_process(config), build_spec(config), linear_model(config)
@@ -205,23 +302,28 @@ def _batched_rows(unit: Unit, config: RunConfig, methods: list[str]) -> list[dic
                     for r, seed in enumerate(unit.seeds)
                 ]
             )
-    simulated = time.perf_counter() - start
-    truth = float(spec.coef[0])
+    return _Simulated(designs, targets, float(spec.coef[0]), time.perf_counter() - start)
+
+
+def _batched_rows(
+    unit: Unit,
+    config: RunConfig,
+    methods: list[str],
+    simulated: _Simulated,
+    seed_fits: _SeedFits | None,
+) -> list[dict[str, Any]]:
+    from pathfit.estimators import batched
+
+    designs, targets, truth = simulated.designs, simulated.targets, simulated.truth
     rows = []
     for name in methods:
         start = time.perf_counter()
+        fit: Any
         if name == "seed_sgd":
-            section = config.methods.seed_sgd
-            fit: Any = batched.batched_per_sample_sgd(
-                designs[..., 0],
-                targets,
-                lr=section.lr,
-                max_steps=section.max_steps,
-                seeds=list(unit.seeds),
-            )
-            estimates, stderr, ci = fit.coef, None, None
-            statuses, steps = list(fit.status), fit.steps
-            bound, frontier = fit.bound, fit.frontier
+            assert seed_fits is not None
+            estimates, stderr, ci = seed_fits.coef, None, None
+            statuses, steps = list(seed_fits.status), seed_fits.steps
+            bound, frontier = seed_fits.bound, seed_fits.frontier
             interval = None
         else:
             if name == "least_squares":
@@ -236,7 +338,9 @@ def _batched_rows(unit: Unit, config: RunConfig, methods: list[str]) -> list[dic
             steps = fit.steps
             bound = _full_batch_bound(designs) if name == "gradient" else None
             frontier, interval = None, "classical"
-        seconds = (time.perf_counter() - start + simulated / len(methods)) / len(unit.seeds)
+        seconds = (time.perf_counter() - start + simulated.seconds / len(methods)) / len(unit.seeds)
+        if name == "seed_sgd" and seed_fits is not None:
+            seconds += seed_fits.seconds
         for r, (replicate, seed) in enumerate(zip(unit.replicates, unit.seeds, strict=True)):
             interval_r = None if ci is None else (float(ci[r, 0]), float(ci[r, 1]))
             rows.append(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from pathfit.app.study.compute import Chunk, Unit, batchable, seeds_for
+from pathfit.app.study.compute import Chunk, Unit, axis_type, batchable, seeds_for
 from pathfit.app.study.spec import Cell, Study, _hash
 
 POINTS_PER_SECOND = 6e7
@@ -55,6 +55,7 @@ def plan_chunks(study: Study) -> list[Chunk]:
     """Every chunk of the study, in cell order."""
     settings = study.settings
     methods, metrics, axes = study.methods, tuple(settings.metrics), tuple(study.axes)
+    types = tuple(axis_type([cell.values[axis] for cell in study.cells]) for axis in axes)
     target = settings.chunk_seconds
     base = study.base.model_dump()
     chunks: list[Chunk] = []
@@ -72,7 +73,7 @@ def plan_chunks(study: Study) -> list[Chunk]:
                     "metrics": metrics,
                 }
             )
-            chunks.append(Chunk(key, tuple(pending), methods, metrics, axes))
+            chunks.append(Chunk(key, tuple(pending), methods, metrics, axes, types))
         pending, pending_seconds = [], 0.0
 
     for cell in study.cells:
