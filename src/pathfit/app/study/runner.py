@@ -123,6 +123,8 @@ def run_study(
     compute_start = compute_end = time.perf_counter()
     with _client(scheduler, workers) as client:
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        if todo:
+            client.run(warm_up)  # every worker imports torch and pathfit now, not in a task
         compute_start = time.perf_counter()
         if todo:
             from distributed import as_completed
@@ -153,6 +155,13 @@ def run_study(
     )
     _record_run(folder, run, started)
     return run
+
+
+def warm_up() -> None:
+    """Import what a chunk needs (torch, the estimators: seconds) on a worker before its first
+    task, so the run's computing time is computing."""
+    import pathfit.app.study.compute
+    import pathfit.estimators.batched  # noqa: F401
 
 
 def write_shard(path: Path, table: pa.Table) -> None:
