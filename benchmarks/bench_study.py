@@ -101,7 +101,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument(
-        "--only", nargs="*", default=["stability", "overhead", "scaling"],
+        "--only",
+        nargs="*",
+        default=["stability", "overhead", "scaling"],
         choices=["stability", "overhead", "scaling"],
     )
     args = parser.parse_args()

@@ -459,8 +459,10 @@ def study_run(
     ],
     scheduler: Annotated[
         str | None,
-        typer.Option(metavar="ADDRESS", help="a Dask scheduler, tcp://HOST:8786 [default: "
-        "an embedded local cluster]"),
+        typer.Option(
+            metavar="ADDRESS",
+            help="a Dask scheduler, tcp://HOST:8786 [default: an embedded local cluster]",
+        ),
     ] = None,
     workers: Annotated[
         int | None,
