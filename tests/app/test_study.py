@@ -140,6 +140,12 @@ def test_embedded_cluster_run_resume_and_refusals(tmp_path: Path):
     again = run_study(study, folder, workers=1, resume=True)
     assert (again.computed, again.skipped) == (0, run.computed)
     assert [r["computed"] for r in read_study(folder)["runs"]] == [run.computed, 0]
+    # overwriting the same study computes it again and keeps the earlier runs' records
+    third = run_study(study, folder, workers=1, overwrite=True)
+    assert (third.computed, third.skipped) == (run.computed, 0)
+    assert [r["workers"] for r in read_study(folder)["runs"]] == [2, 1, 1]
+    with pytest.raises(InputError, match="--overwrite"):
+        run_study(study, folder, workers=1, overwrite=True, resume=True)
     # another study may not resume this one
     other = parse_study({**SMALL, "seed": 6}, source="other")
     with pytest.raises(InputError, match="different study"):

@@ -198,14 +198,23 @@ def read_study(folder: str | Path) -> dict[str, Any]:
 def _prepare(
     folder: Path, study: Study, chunks: list[Chunk], *, resume: bool, overwrite: bool
 ) -> None:
-    """Make the folder ready: new, resumed (the same study) or overwritten; write study.json."""
+    """Make the folder ready: new, resumed (the same study) or overwritten; write study.json.
+
+    Overwriting the same study keeps the records of its earlier runs (a study run again on
+    another number of workers adds a point to the scaling map); its shards are computed anew.
+    """
+    if resume and overwrite:
+        raise InputError("--overwrite", "with --resume", "one of them: complete, or start again")
     if folder.exists() and not folder.is_dir():
         raise InputError(str(folder), "a file", "a folder for the study")
     existing = folder / STUDY_FILE
+    earlier_runs: list[dict[str, Any]] = []
     if existing.exists():
         recorded = read_study(folder)
         same = recorded.get("key") == study.key
         if overwrite:
+            if same:
+                earlier_runs = list(recorded.get("runs", []))
             (folder / PARTS).exists() and shutil.rmtree(folder / PARTS)
             existing.unlink()
         elif not resume:
@@ -226,7 +235,7 @@ def _prepare(
     for leftover in (folder / PARTS).glob(".*"):  # temporary files of an interrupted write
         leftover.unlink(missing_ok=True)
     if not existing.exists():
-        write_json_atomic(existing, _study_json(study, chunks))
+        write_json_atomic(existing, {**_study_json(study, chunks), "runs": earlier_runs})
 
 
 def _study_json(study: Study, chunks: list[Chunk]) -> dict[str, Any]:
