@@ -17,6 +17,7 @@ import pytest
 
 from pathfit.app.coverage import clopper_pearson
 from pathfit.app.study import read_results
+from pathfit.app.study.compute import COLUMN_TYPES
 from pathfit.report.study import (
     AccuracyCurve,
     CoverageCell,
@@ -32,22 +33,7 @@ from pathfit.report.study import (
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 LR, HORIZON = "methods.seed_sgd.lr", "sampling.horizon"
 N, M, INTERVAL = "sampling.n_paths", "sampling.n_times", "methods.least_squares.interval"
-TYPES = {
-    "chunk": pa.string(),
-    "cell": pa.int64(),
-    "cell_key": pa.string(),
-    "replicate": pa.int64(),
-    "seed": pa.uint64(),
-    "method": pa.string(),
-    "noise": pa.string(),
-    "phi": pa.float64(),
-    "interval": pa.string(),
-    "status": pa.string(),
-    "covered": pa.bool_(),
-    "steps": pa.int64(),
-    INTERVAL: pa.string(),
-    "study.noise": pa.string(),
-}
+TYPES = {**COLUMN_TYPES, INTERVAL: pa.string(), "study.noise": pa.string()}
 
 
 def _run(workers: int, seconds: float, rows: int, computed: int, skipped: int = 0) -> dict:

@@ -23,6 +23,7 @@ sampling is the error (``interval`` path_bootstrap) or where it is asked for.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ import torch
 from pathfit._types import Design, Params, PathValues, TargetValues
 from pathfit.choices import BiasCorrection
 from pathfit.design import StreamedPaths, path_products
+from pathfit.estimators._linalg import LinearSolution
+from pathfit.estimators._uncertainty import Uncertainty
 from pathfit.exceptions import InputError
 from pathfit.linalg import ScaledSVD
 
@@ -165,6 +168,24 @@ def account_bias(
             "shift the interval",
         )
     return Bias(bias, False, f"{found}; not corrected, below {CORRECT_ABOVE} standard errors")
+
+
+def correct_bias(
+    mode: BiasCorrection,
+    solution: LinearSolution,
+    uncertainty: Uncertainty,
+    design: Design,
+    targets: TargetValues,
+    values: PathValues | StreamedPaths | None,
+    powers: Sequence[int],
+) -> tuple[LinearSolution, Bias]:
+    """``account_bias`` for a fit and its uncertainty, and the solution with the bias taken off
+    where it is corrected (the same residuals: those of the fit itself)."""
+    stderr = None if uncertainty.cov is None else uncertainty.cov.diagonal().sqrt()
+    bias = account_bias(mode, uncertainty.method, design, targets, values, powers, stderr)
+    if bias.corrected and bias.estimate is not None:
+        solution = dataclasses.replace(solution, coef=solution.coef - bias.estimate)
+    return solution, bias
 
 
 def _numbers(values: torch.Tensor) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 import time
 import warnings
@@ -35,7 +34,7 @@ from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
 from pathfit.estimators._curve import LamCurve, lam_curve, lam_x_identification
 from pathfit.estimators._data import check_data, check_level, check_powers, min_times
-from pathfit.estimators._jackknife import Bias, account_bias
+from pathfit.estimators._jackknife import Bias, correct_bias
 from pathfit.estimators._result import EventKind, FitResult, GuardEvent, History, Stability
 from pathfit.estimators._threads import fit_threads, model_work
 from pathfit.estimators._uncertainty import (
@@ -360,18 +359,11 @@ class GradientFit(AbstractEstimator):
                 n_bootstrap=self.n_bootstrap,
                 generator=_random.stream(self.seed, _random.BOOTSTRAP),
             )
-            bias = account_bias(
-                self.bias_correction,
-                uncertainty.method,
-                inputs,
-                k,
-                values,
-                model.powers,
-                None if uncertainty.cov is None else uncertainty.cov.diagonal().sqrt(),
+            solution, bias = correct_bias(
+                self.bias_correction, solution, uncertainty, inputs, k, values, model.powers
             )
-            if bias.corrected and bias.estimate is not None:
+            if bias.corrected:
                 # the reported estimate is the corrected one, in the model as in the result
-                solution = dataclasses.replace(solution, coef=solution.coef - bias.estimate)
                 with torch.no_grad():
                     model.coef.copy_(solution.coef.to(model.coef))
             self.cov_ = uncertainty.cov

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import time
 
 import torch
@@ -17,7 +16,7 @@ from pathfit.design import StreamedPaths
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curve import LamCurve, lam_curve
 from pathfit.estimators._data import check_any_data, check_level, check_powers
-from pathfit.estimators._jackknife import Bias, account_bias
+from pathfit.estimators._jackknife import Bias, correct_bias
 from pathfit.estimators._linalg import LinearSolution
 from pathfit.estimators._result import FitResult
 from pathfit.estimators._threads import fit_threads
@@ -192,17 +191,9 @@ class LeastSquares(AbstractEstimator):
             n_bootstrap=self.n_bootstrap,
             generator=_random.stream(self.seed, _random.BOOTSTRAP),
         )
-        bias = account_bias(
-            self.bias_correction,
-            uncertainty.method,
-            design,
-            targets,
-            values,
-            model.powers,
-            None if uncertainty.cov is None else uncertainty.cov.diagonal().sqrt(),
+        solution, bias = correct_bias(
+            self.bias_correction, solution, uncertainty, design, targets, values, model.powers
         )
-        if bias.corrected and bias.estimate is not None:
-            solution = dataclasses.replace(solution, coef=solution.coef - bias.estimate)
         self.bias_ = bias
         self.model_ = copy.deepcopy(model).to(design)
         with torch.no_grad():

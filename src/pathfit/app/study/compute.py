@@ -160,7 +160,7 @@ def rows_table(rows: list[dict[str, Any]], chunk: Chunk) -> pa.Table:
     )
 
 
-_TYPES = {
+COLUMN_TYPES = {
     "chunk": pa.string(),
     "cell": pa.int64(),
     "cell_key": pa.string(),
@@ -203,7 +203,7 @@ def axis_type(values: list[Any]) -> str:
 def _array(name: str, values: list[Any], kind: str | None = None) -> pa.Array:
     if kind is not None:
         return pa.array(values, type=pa.type_for_alias(kind))
-    return pa.array(values, type=_TYPES[name])
+    return pa.array(values, type=COLUMN_TYPES[name])
 
 
 def _unit_rows(
