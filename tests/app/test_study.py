@@ -159,3 +159,9 @@ def test_embedded_cluster_run_resume_and_refusals(tmp_path: Path):
     assert (stray / "notes.txt").read_text() == "mine"
     with pytest.raises(InputError, match="--workers"):
         run_study(study, tmp_path / "x", scheduler="tcp://127.0.0.1:1", workers=2)
+
+
+def test_an_unreachable_scheduler_is_an_input_error_and_writes_nothing(tmp_path: Path):
+    with pytest.raises(InputError, match="--scheduler"):
+        run_study(parse_study(SMALL), tmp_path / "out", scheduler="tcp://127.0.0.1:1")
+    assert not (tmp_path / "out").exists()

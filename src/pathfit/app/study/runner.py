@@ -110,18 +110,18 @@ def run_study(
             "--workers", workers, "no --workers with --scheduler (its owner sets them)"
         )
     chunks = plan_chunks(study)
-    _prepare(folder, study, chunks, resume=resume, overwrite=overwrite)
+    _check_folder(folder, study, resume=resume, overwrite=overwrite)
     parts = folder / PARTS
-    done = {path.stem for path in parts.glob("*.parquet")}
-    todo = [chunk for chunk in chunks if chunk.key not in done]
-    skipped = len(chunks) - len(todo)
     started, start = now(), time.perf_counter()
     rows = 0
-    count = skipped
-    if on_chunk is not None:
-        on_chunk(count, len(chunks))
     compute_start = compute_end = time.perf_counter()
-    with _client(scheduler, workers) as client:
+    with _client(scheduler, workers) as client:  # a cluster first: nothing written without one
+        _prepare(folder, study, chunks, overwrite=overwrite)
+        done = {path.stem for path in parts.glob("*.parquet")}
+        todo = [chunk for chunk in chunks if chunk.key not in done]
+        skipped = count = len(chunks) - len(todo)
+        if on_chunk is not None:
+            on_chunk(count, len(chunks))
         n_workers = len(client.scheduler_info(n_workers=-1)["workers"])
         if todo:
             client.run(warm_up)  # every worker imports torch and pathfit now, not in a task
@@ -195,35 +195,24 @@ def read_study(folder: str | Path) -> dict[str, Any]:
         raise InputError(str(path), str(err), f"a readable {STUDY_FILE}") from None
 
 
-def _prepare(
-    folder: Path, study: Study, chunks: list[Chunk], *, resume: bool, overwrite: bool
-) -> None:
-    """Make the folder ready: new, resumed (the same study) or overwritten; write study.json.
-
-    Overwriting the same study keeps the records of its earlier runs (a study run again on
-    another number of workers adds a point to the scaling map); its shards are computed anew.
-    """
+def _check_folder(folder: Path, study: Study, *, resume: bool, overwrite: bool) -> None:
+    """Refuse a folder the run may not use, before anything is written or started."""
     if resume and overwrite:
         raise InputError("--overwrite", "with --resume", "one of them: complete, or start again")
     if folder.exists() and not folder.is_dir():
         raise InputError(str(folder), "a file", "a folder for the study")
     existing = folder / STUDY_FILE
-    earlier_runs: list[dict[str, Any]] = []
     if existing.exists():
         recorded = read_study(folder)
-        same = recorded.get("key") == study.key
         if overwrite:
-            if same:
-                earlier_runs = list(recorded.get("runs", []))
-            (folder / PARTS).exists() and shutil.rmtree(folder / PARTS)
-            existing.unlink()
-        elif not resume:
+            return
+        if not resume:
             raise InputError(
                 "-o",
                 f"{folder} (holds a study already)",
                 "a new folder, --resume to complete that study, or --overwrite to start again",
             )
-        elif not same:
+        if recorded.get("key") != study.key:
             raise InputError(
                 "--resume",
                 f"{folder} (holds a different study: {recorded.get('source')})",
@@ -231,6 +220,22 @@ def _prepare(
             )
     elif folder.exists() and any(folder.iterdir()) and not overwrite:
         raise InputError("-o", f"{folder} (not empty, no {STUDY_FILE})", "a new or empty folder")
+
+
+def _prepare(folder: Path, study: Study, chunks: list[Chunk], *, overwrite: bool) -> None:
+    """Make the checked folder ready and write study.json: kept when resuming; written anew
+    when new or overwritten. Overwriting the same study keeps the records of its earlier runs
+    (a study run again on another number of workers adds a point to the scaling map); its
+    shards are computed anew."""
+    existing = folder / STUDY_FILE
+    earlier_runs: list[dict[str, Any]] = []
+    if existing.exists() and overwrite:
+        recorded = read_study(folder)
+        if recorded.get("key") == study.key:
+            earlier_runs = list(recorded.get("runs", []))
+        if (folder / PARTS).exists():
+            shutil.rmtree(folder / PARTS)
+        existing.unlink()
     (folder / PARTS).mkdir(parents=True, exist_ok=True)
     for leftover in (folder / PARTS).glob(".*"):  # temporary files of an interrupted write
         leftover.unlink(missing_ok=True)

@@ -142,7 +142,11 @@ class Study:
 
 def load_study(path: str | Path) -> Study:
     """Read and check a study file."""
-    return parse_study(read_toml(path), source=str(path))
+    try:
+        document = read_toml(path)
+    except InputError as err:  # read_toml speaks of --config; here it is the study file
+        raise InputError("STUDY.toml", err.value, err.expected) from None
+    return parse_study(document, source=str(path))
 
 
 def parse_study(document: dict[str, Any], source: str = "study") -> Study:
