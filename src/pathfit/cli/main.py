@@ -455,7 +455,7 @@ app.add_typer(study, name="study")
 def study_run(
     study_file: Annotated[Path, typer.Argument(metavar="STUDY.toml", help="the study file")],
     output: Annotated[
-        Path, typer.Option("--output", "-o", metavar="DIR", help="the study's folder")
+        str, typer.Option("--output", "-o", metavar="DIR", help="the study's folder")
     ],
     scheduler: Annotated[
         str | None,
@@ -479,25 +479,28 @@ def study_run(
     from pathfit.cli._shared import chunk_progress
     from pathfit.report.study import write_study_report
 
+    if not output.strip():
+        raise InputError("--output", repr(output), "a folder name")
+    folder = Path(output)
     spec = load_study(study_file)
     with chunk_progress(quiet) as on_chunk:
         run = run_study(
             spec,
-            output,
+            folder,
             scheduler=scheduler,
             workers=workers,
             resume=resume,
             overwrite=overwrite,
             on_chunk=on_chunk,
         )
-    report = write_study_report(output)
+    report = write_study_report(folder)
     out = console()
     say(
         out,
         f"{run.computed} chunks computed, {run.skipped} already done, {run.rows} rows in "
         f"{run.seconds:.1f} s on {run.workers} workers",
     )
-    say(out, f"study: {output / 'parts'}; report: {report}")
+    say(out, f"study: {folder / 'parts'}; report: {report}")
 
 
 @study.command("example")

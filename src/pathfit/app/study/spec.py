@@ -53,6 +53,10 @@ METRICS = (
 
 STUDY_KEYS = ("study.noise", "study.phi")
 """Axis keys that are the study's own settings, not config keys."""
+MAX_CELLS = 100_000
+"""The most cells a study may have: each is checked (about a millisecond) and planned."""
+MAX_FITS = 100_000_000
+"""The most fits (cells x replicates x methods) a study may plan: the plan is held in memory."""
 
 Metric = Literal[METRICS]  # type: ignore[valid-type]
 
@@ -68,6 +72,17 @@ class StudySection(Section):
     noise: NoiseKind = "iid"
     phi: float | None = Field(None, gt=-1, lt=1, description="AR(1) coefficient, noise = ar1")
     chunk_seconds: float = Field(1.0, gt=0, description="target seconds of one task")
+
+    @field_validator("methods")
+    @classmethod
+    def _some(cls, methods: list[str] | None) -> list[str] | None:
+        if methods is not None and not methods:
+            raise InputError(
+                "methods", "[]", "at least one method (leave it out for methods.run's)"
+            )
+        if methods is not None and len(set(methods)) != len(methods):
+            raise InputError("methods", repr(methods), "distinct method names")
+        return methods
 
     @field_validator("metrics")
     @classmethod
@@ -161,6 +176,20 @@ def parse_study(document: dict[str, Any], source: str = "study") -> Study:
     if overlap:
         key = sorted(overlap)[0]
         raise InputError(f"{source}: random.{key}", "a key also in [grid]", "each axis once")
+    n_cells = math.prod(len(values) for values in grid.values()) * (random_n if random else 1)
+    if n_cells > MAX_CELLS:
+        raise InputError(
+            f"{source}: grid and random", f"{n_cells} cells", f"at most {MAX_CELLS} cells"
+        )
+    n_methods = len(settings.methods) if settings.methods else 1
+    n_fits = n_cells * settings.replicates * n_methods
+    if n_fits > MAX_FITS:
+        raise InputError(
+            f"{source}: study.replicates",
+            f"{settings.replicates} ({n_cells} cells x {settings.replicates} replicates x "
+            f"{n_methods} methods = {n_fits} fits)",
+            f"at most {MAX_FITS} fits in one study",
+        )
     points = _random_points(random, random_n, random_seed)
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     cells = []
@@ -193,6 +222,11 @@ def _grid(data: object, source: str) -> dict[str, list[Any]]:
         _check_axis_key(key, source, "grid")
         if not isinstance(values, list) or not values:
             raise InputError(f'{source}: grid."{key}"', repr(values), "a non-empty list of values")
+        for b, value in enumerate(values):
+            if not isinstance(value, str | int | float | bool):
+                raise InputError(
+                    f'{source}: grid."{key}"[{b}]', repr(value), "a number, a string or a boolean"
+                )
         if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
             raise InputError(f'{source}: grid."{key}"', repr(values), "distinct values")
         grid[key] = values
