@@ -43,6 +43,9 @@ SCHEMA_VERSION = 1
 STUDY_FILE = "study.json"
 PARTS = "parts"
 
+CONNECT_TIMEOUT = "10s"
+"""How long to try to reach a scheduler given by address."""
+
 OnChunk = Callable[[int, int], None]
 """Called with (chunks done, chunks in the study) as each chunk is written."""
 
@@ -59,7 +62,8 @@ class StudyRun:
         rows: rows written by this run.
         seconds: wall time of the run, the cluster's start included.
         compute_seconds: from the first task submitted to the last shard written.
-        workers: workers the cluster had when the run started.
+        workers: workers the cluster had when the run started (0: the study was complete
+            and no cluster was started).
         scheduler: the scheduler's address, or None for the embedded cluster.
     """
 
@@ -114,6 +118,14 @@ def run_study(
     parts = folder / PARTS
     started, start = now(), time.perf_counter()
     rows = 0
+    if resume and (folder / STUDY_FILE).exists():
+        done = {path.stem for path in parts.glob("*.parquet")}
+        if all(chunk.key in done for chunk in chunks):  # complete: no cluster to start
+            if on_chunk is not None:
+                on_chunk(len(chunks), len(chunks))
+            run = StudyRun(folder, len(chunks), 0, len(chunks), 0, 0.0, 0.0, 0, scheduler)
+            _record_run(folder, run, started)
+            return run
     compute_start = compute_end = time.perf_counter()
     with _client(scheduler, workers) as client:  # a cluster first: nothing written without one
         _prepare(folder, study, chunks, overwrite=overwrite)
@@ -285,7 +297,7 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
 
     if scheduler is not None:
         try:
-            client = Client(scheduler, timeout="10s")
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as err:
             raise InputError(
                 "--scheduler", scheduler, f"a reachable Dask scheduler ({err})"
