@@ -4,8 +4,8 @@ A chunk is a list of units, each one cell and the seeds of some of its replicate
 replicates are simulated together (``simulate_designs``: dataset r is exactly what
 ``simulate(..., seed=seeds[r])`` gives) and fitted together where a method has a batched form:
 
-- ``seed_sgd``, the seed's per-sample SGD: ``batched_per_sample_sgd``, all replicates (and
-  their step sizes) in one vectorized loop over steps;
+- ``seed_sgd``, the seed's per-sample SGD: ``batched_per_sample_sgd``, the replicates of all
+  the chunk's cells (each with its own step size) in one vectorized loop over steps;
 - ``least_squares`` with ``interval = "classical"``: one batched SVD;
 - ``gradient`` in full-batch SGD at its curvature step (``mode = "full"``, ``optimizer``
   "sgd", or "auto" for one parameter; no fixed ``lr``, no hold-out) with the classical
