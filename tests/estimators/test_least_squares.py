@@ -362,3 +362,22 @@ def test_design_with_the_wrong_number_of_columns_is_refused():
     design = torch.ones(50, 2, dtype=torch.float64)
     with pytest.raises(pf.InputError, match=r"^design: .*found 2 columns"):
         pf.LeastSquares(ConstantLambda()).fit_design(design, targets.values)
+
+
+def test_reprs_show_the_hyperparameters_that_differ_from_their_defaults():
+    assert repr(PolynomialLambda(2)) == "PolynomialLambda(degree=2)"
+    assert repr(PolynomialK(1)) == "PolynomialK(degree=1)"
+    assert repr(ConstantLambda()) == "ConstantLambda()"
+    assert repr(SeedNetwork(20, (4,))) == "SeedNetwork(n_paths=20, hidden=(4,), seed=0)"
+    assert repr(PointwiseMLP((4,), activation="silu")) == (
+        "PointwiseMLP(hidden=(4,), seed=0, activation='silu')"
+    )
+    assert repr(pf.LeastSquares()) == "LeastSquares()"
+    estimator = pf.LeastSquares(PolynomialLambda(2), interval="hac", n_bootstrap=50)
+    assert repr(estimator) == (
+        "LeastSquares(model=PolynomialLambda(degree=2), interval='hac', n_bootstrap=50)"
+    )
+    assert repr(estimator.get_params()["model"]) == "PolynomialLambda(degree=2)"
+    fit = pf.GradientFit(SeedNetwork(20), max_steps=100, lr=torch.tensor(0.1))
+    assert repr(fit).startswith("GradientFit(model=SeedNetwork(n_paths=20, hidden=(), seed=0), ")
+    assert "max_steps=100" in repr(fit) and "lr=tensor(0.1000)" in repr(fit)

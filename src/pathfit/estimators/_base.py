@@ -34,6 +34,24 @@ class AbstractEstimator(abc.ABC):
         """The hyperparameters, by name."""
         return {name: getattr(self, name) for name in self._param_names()}
 
+    def __repr__(self) -> str:
+        """The class and the hyperparameters that differ from their defaults, as scikit-learn
+        shows them: ``LeastSquares(model=PolynomialLambda(degree=2), interval='hac')``."""
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+        }
+        shown = []
+        for name, value in self.get_params().items():
+            default = defaults.get(name, inspect.Parameter.empty)
+            try:
+                same = value is default or bool(value == default)
+            except (TypeError, ValueError, RuntimeError):  # a tensor, say: no single truth
+                same = False
+            if default is inspect.Parameter.empty or not same:
+                shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
     def set_params(self, **params: Any) -> Self:
         """Change hyperparameters by name; returns self."""
         valid = self._param_names()

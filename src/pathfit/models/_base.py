@@ -19,6 +19,14 @@ from pathfit.paths import Paths
 class AbstractModel(nn.Module, abc.ABC):
     """A model of the aggregate targets, trained by pathfit's estimators."""
 
+    def repr_args(self) -> dict[str, object]:
+        """The constructor arguments that make this model, for its repr."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.repr_args().items())
+        return f"{type(self).__name__}({args})"
+
     def adapt(self, paths: Paths) -> None:
         """Fit whatever the model takes from its training data besides its parameters (input
         scaling, say). Estimators call it once per fit, before ``prepare``; a no-op here."""

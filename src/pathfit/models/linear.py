@@ -32,6 +32,9 @@ class PolynomialLambda(AbstractLinearModel):
         )
         self.degree = degree
 
+    def repr_args(self) -> dict[str, object]:
+        return {"degree": self.degree}
+
     def lam(self, x: torch.Tensor) -> torch.Tensor:
         """lambda(x) elementwise at the current coefficients."""
         out = torch.zeros_like(x)
@@ -50,3 +53,6 @@ class PolynomialK(AbstractLinearModel):
             names=tuple(f"c{p}" for p in range(degree + 1)),
         )
         self.degree = degree
+
+    def repr_args(self) -> dict[str, object]:
+        return {"degree": self.degree}

@@ -134,8 +134,12 @@ class SeedNetwork(AbstractModel):
     def __init__(self, n_paths: int, hidden: Sequence[int] = (), *, seed: int = 0) -> None:
         super().__init__()
         self.n_inputs = check_int("n_paths", n_paths, minimum=1)
+        self.hidden, self.seed = tuple(hidden), seed
         self.standardize = _Standardize()
         self.net = _mlp(self.n_inputs, hidden, seed=seed)
+
+    def repr_args(self) -> dict[str, object]:
+        return {"n_paths": self.n_inputs, "hidden": self.hidden, "seed": self.seed}
 
     def adapt(self, paths: Paths) -> None:
         self.standardize.fit(paths.values)
@@ -259,9 +263,13 @@ class PointwiseMLP(AbstractModel):
         if len(hidden) == 0:
             raise InputError("hidden", "()", "at least one hidden layer")
         self.activation = activation
+        self.hidden, self.seed = tuple(hidden), seed
         self.standardize = _Standardize()
         self.net = _mlp(1, hidden, seed=seed, zero_output=True, activation=activation)
         _spread(self.net[0])
+
+    def repr_args(self) -> dict[str, object]:
+        return {"hidden": self.hidden, "seed": self.seed, "activation": self.activation}
 
     def adapt(self, paths: Paths) -> None:
         self.standardize.fit(paths.values)
