@@ -30,10 +30,15 @@ if TYPE_CHECKING:
     from pathfit.design import DesignAccumulator as DesignAccumulator
     from pathfit.design import StreamedPaths as StreamedPaths
     from pathfit.design import power_design as power_design
+    from pathfit.design import simulate_designs as simulate_designs
     from pathfit.design import streamed_design as streamed_design
     from pathfit.estimators import FitResult as FitResult
     from pathfit.estimators import GradientFit as GradientFit
     from pathfit.estimators import LeastSquares as LeastSquares
+    from pathfit.estimators.batched import batched_gradient as batched_gradient
+    from pathfit.estimators.batched import batched_least_squares as batched_least_squares
+    from pathfit.estimators.batched import batched_per_sample_sgd as batched_per_sample_sgd
+    from pathfit.estimators.selection import select_by_holdout as select_by_holdout
     from pathfit.exceptions import ConvergenceWarning as ConvergenceWarning
     from pathfit.exceptions import InputError as InputError
     from pathfit.exceptions import PathfitError as PathfitError
@@ -63,6 +68,11 @@ _HOMES = {
     "DesignAccumulator": "pathfit.design",
     "power_design": "pathfit.design",
     "streamed_design": "pathfit.design",
+    "simulate_designs": "pathfit.design",
+    "batched_least_squares": "pathfit.estimators.batched",
+    "batched_gradient": "pathfit.estimators.batched",
+    "batched_per_sample_sgd": "pathfit.estimators.batched",
+    "select_by_holdout": "pathfit.estimators.selection",
     "FitResult": "pathfit.estimators",
     "GradientFit": "pathfit.estimators",
     "LeastSquares": "pathfit.estimators",
