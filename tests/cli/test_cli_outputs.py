@@ -194,7 +194,7 @@ def test_coverage_refuses_a_folder_with_results_and_overwrites_when_asked(tmp_pa
     _assert_refused(_invoke(*args), "results.json")
     result = _invoke(*args, "--overwrite")
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["coverage.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["coverage.json", "report.html"]
 
 
 def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path, monkeypatch):

@@ -252,6 +252,7 @@ def coverage(
     from pathfit.app.coverage import run_coverage
     from pathfit.atomic import write_json_atomic
     from pathfit.cli import tables
+    from pathfit.report.coverage import write_coverage_report
 
     cfg = load(config, seed, threads)
     with output_folder(output, cfg.seed, "coverage", overwrite) as folder:
@@ -264,11 +265,12 @@ def coverage(
                 on_replicate=lambda r: step("replicates"),
             )
         write_json_atomic(folder.staging / "coverage.json", report.to_json())
-        (path,) = folder.commit()  # before printing
+        write_coverage_report(folder.staging, report)
+        path, page = folder.commit()  # before printing
     out = console()
     for table in tables.coverage_tables(report):
         out.print(table)
-    say(out, f"coverage: {path}")
+    say(out, f"coverage: {path}; report: {page}")
 
 
 @app.command("config")

@@ -4,10 +4,8 @@ the rank histogram, the coverage curve, posteriors beside the exact ones and the
 
 from __future__ import annotations
 
-import base64
 import datetime
 from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +13,9 @@ import numpy as np
 from scipy import stats
 
 from pathfit.atomic import write_text_atomic
+from pathfit.report import content, page
 from pathfit.report.build import ReportFigure, png_bytes
-from pathfit.report.html import page_start
+from pathfit.report.html import page_figure
 
 
 def _figure() -> tuple[Any, Any]:
@@ -176,26 +175,46 @@ def validation_lines(v: dict[str, Any]) -> list[str]:
     return lines
 
 
+GLOSSARY = {
+    "SBC": "simulation-based calibration: the rank of the true coefficient among the "
+    "posterior draws, over fresh datasets from the prior; uniform when the posterior is "
+    "calibrated",
+    "KS p-value": "Kolmogorov-Smirnov test of those ranks against uniform; small (below 0.01, "
+    "say) means miscalibrated",
+    "coverage": "the fraction of central posterior intervals at each level that held the "
+    "truth; calibrated, it equals the level",
+    "RMSE": "root mean squared error of the posterior mean against the truth, in the "
+    "coefficient's units; the exact posterior's is the best any estimator can do",
+    "C2ST": "classifier two-sample test accuracy between amortized and exact posterior draws: "
+    "0.5 when indistinguishable, 1 when fully separable",
+    "inference": "wall-clock time to draw the posterior of one dataset, and of a batch",
+}
+
+
 def write_validation_report(
-    folder: str | Path, validation: dict[str, Any], lines: Sequence[str], *, title: str
+    folder: str | Path,
+    validation: dict[str, Any],
+    lines: Sequence[str],
+    *,
+    title: str,
+    generated: str | None = None,
 ) -> Path:
-    """Write report.html for validation.json into ``folder``; returns its path."""
+    """Write report.html for validation.json into ``folder``; returns its path.
+
+    ``generated`` is the time the footer shows (by default now).
+    """
     built = [rank_histogram(validation), coverage_curve(validation)]
     built += [f for f in (examples(validation), error_by_size(validation)) if f is not None]
-    body = "".join(
-        f'<figure id="figure-{escape(f.filename.removesuffix(".png"))}">'
-        f'<img src="data:image/png;base64,{base64.b64encode(f.png).decode("ascii")}" '
-        f'alt="{escape(f.title)}"><figcaption><b>{escape(f.title)}.</b> '
-        f"{escape(f.caption)}</figcaption></figure>"
-        for f in built
+    if generated is None:
+        generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    html = page.render(
+        "amortize.html.j2",
+        title=title,
+        generated=generated,
+        toc=[("summary", "Validation"), ("figures", "Figures"), ("versions", "Versions")],
+        versions=content.versions(),
+        lines=list(lines),
+        glossary=GLOSSARY,
+        figures=[page_figure(f) for f in built],
     )
-    summary = "".join(f"<li>{escape(line)}</li>" for line in lines)
-    generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    page = (
-        page_start(title) + f"<header><h1>{escape(title)}</h1></header>"
-        f'<section id="summary"><h2>Validation</h2><ul class="messages">{summary}</ul></section>'
-        f'<section id="figures"><h2>Figures</h2>{body}</section>'
-        f"<footer>Generated {escape(generated)} by pathfit.</footer>"
-        "</main></body></html>\n"
-    )
-    return write_text_atomic(Path(folder) / "report.html", page)
+    return write_text_atomic(Path(folder) / "report.html", html)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pathfit.report.page import Table
 from pathfit.targets import ConstantLam, KPolynomial, PolynomialLam
 
 if TYPE_CHECKING:
@@ -32,6 +33,52 @@ METHOD_COLUMNS = (
     "wall s",
     "status",
 )
+
+
+def method_column_help(out: RunOutcome) -> dict[str, str]:
+    """Each column of the methods table (as headed, the level filled in) -> what its numbers
+    are and in what units."""
+    level = level_label(out.level)
+    if out.config.target.kind == "poly_k":
+        what = "the coefficients c_p of k(x) = sum_p c_p x^p (units of k per unit x^p)"
+    else:
+        what = (
+            "the fitted lambda, in units of k per unit x^2 (k_j averages lambda x^2); for a "
+            "polynomial model its coefficients c_d of lambda(x) = sum_d c_d x^d; a network's "
+            "one lambda where lambda depends on x is its x^2-weighted mean over the observed x"
+        )
+    names = [c.format(level=level) for c in METHOD_COLUMNS]
+    meanings = [
+        "the estimator, and the model of lambda it fits",
+        what,
+        "the distance from the true value, in the estimate's units (the largest over the "
+        "coefficients); a dash where the truth or the estimate is missing",
+        f"a {level} confidence interval for each estimate, in its units",
+        "how the interval was computed (classical: from the residual variance; HAC, "
+        "bootstrap and the others allow for correlated residuals or resample the paths)",
+        "iterations of the fit; in parentheses its loss-and-gradient (or Jacobian) evaluations",
+        "the fit's wall-clock time, in seconds",
+        "how the fit ended: converged, early_stopped, max_steps, stalled, diverged or failed",
+    ]
+    return dict(zip(names, meanings, strict=True))
+
+
+def zero_width_note(out: RunOutcome) -> str:
+    """Why an interval shows as [a, a]: empty when no interval does."""
+    if not any(row.interval_note for row in method_rows(out)):
+        return ""
+    if out.targets.noise_std == 0:
+        return (
+            "An interval shown as [a, a] has zero width (to the digits shown) because the "
+            "targets are noise-free: the model reproduces them exactly and the residuals are "
+            "zero to rounding. That is the exactness of the fit, not certainty about the model; "
+            "`pathfit coverage` adds noise to test the intervals."
+        )
+    return (
+        "An interval shown as [a, a] has zero width (to the digits shown): the residuals are "
+        "zero to rounding, so the data leave no spread to measure. That is the exactness of "
+        "the fit, not certainty about the model."
+    )
 
 
 def fmt(value: Any, spec: str = ".6g") -> str:
@@ -66,6 +113,15 @@ class MethodRow:
     wall_s: str
     status: str
     message: str
+    interval_note: str = ""
+
+
+def _zero_width(ci: Any) -> bool:
+    """True when every interval reads [a, a] at the digits the table shows."""
+    if not ci:
+        return False
+    pairs = ci if isinstance(ci[0], tuple | list) else [ci]
+    return all(lo is not None and fmt(lo) == fmt(hi) for lo, hi in pairs)
 
 
 def method_rows(out: RunOutcome) -> list[MethodRow]:
@@ -97,6 +153,12 @@ def method_rows(out: RunOutcome) -> list[MethodRow]:
                 wall_s=DASH if result is None else fmt(result.wall_s, ".3g"),
                 status=method.status,
                 message=method.message,
+                interval_note=(
+                    "zero width because the residuals are zero to rounding: the fit is exact, "
+                    "which says nothing about how sure the model is"
+                    if _zero_width(ci)
+                    else ""
+                ),
             )
         )
     return rows
@@ -199,14 +261,19 @@ def describe_run(out: RunOutcome) -> list[tuple[str, str]]:
     else:
         data = f"given data ({out.source}), {out.paths.dtype}".replace("torch.", "")
     times = out.paths.times
-    horizon = float(times[-1]) if times.numel() else 0.0
+    last = float(times[-1]) if times.numel() else 0.0
+    first = float(times[0]) if times.numel() else 0.0
+    n, m = out.paths.n_paths, out.paths.n_times
+    if out.source is None:
+        observed = (
+            f"n = {n} paths at m = {m} random times, uniform in (0, T] with horizon "
+            f"T = {c.sampling.horizon:g} (the last at {last:.4g})"
+        )
+    else:
+        observed = f"n = {n} paths at m = {m} times, from t = {first:.4g} to t = {last:.4g}"
     lines = [
         ("data", data),
-        (
-            "observed",
-            f"n = {out.paths.n_paths} paths at m = {out.paths.n_times} random times on "
-            f"(0, {horizon:.4g}]",
-        ),
+        ("observed", observed),
         ("target", target_text(out)),
     ]
     noise = out.targets.noise_std
@@ -234,16 +301,6 @@ def target_text(out: RunOutcome) -> str:
     if isinstance(truth, KPolynomial):
         return f"k_j = (1/n) sum_i k(x_ij) with k(x) = {_poly(truth.coef)}"
     return f"{out.config.target.kind} model; the truth is unknown"
-
-
-@dataclass
-class Table:
-    """A small table for the lambda(x) section."""
-
-    title: str
-    header: list[str]
-    rows: list[list[str]]
-    note: str = ""
 
 
 def lambda_x_tables(result: LambdaXOutcome) -> list[Table]:
@@ -289,6 +346,13 @@ def lambda_x_tables(result: LambdaXOutcome) -> list[Table]:
                 ["candidate", "parameters", "training loss", "hold-out loss \u00b1 se", "status"],
                 rows,
                 note,
+                help={
+                    "parameters": "the number of fitted parameters",
+                    "training loss": "mean squared residual of k on the training times "
+                    "(units of k squared)",
+                    "hold-out loss \u00b1 se": "mean squared residual of k on the held-out "
+                    "times, with its standard error (units of k squared)",
+                },
             )
         )
     ls = result.least_squares
@@ -309,6 +373,12 @@ def lambda_x_tables(result: LambdaXOutcome) -> list[Table]:
             ["coefficient", "estimate", "stderr", "|error|"],
             rows,
             note,
+            help={
+                "coefficient": "c_d multiplies x^d in lambda(x) = sum_d c_d x^d",
+                "estimate": "the fitted c_d (units of k per unit x^(d+2))",
+                "stderr": "its standard error, in the same units",
+                "|error|": "distance from the true c_d, in the same units",
+            },
         )
     )
     mlp = result.mlp.result_

@@ -1,9 +1,10 @@
-"""summary.md: the methods table and the key messages, in Markdown."""
+"""summary.md: the run's answer, the methods table and each method's notes, in Markdown."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from pathfit.report import answer as answers
 from pathfit.report import content
 from pathfit.report.build import ReportFigure
 
@@ -24,9 +25,20 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def render_summary(out: RunOutcome, figures: list[ReportFigure], *, title: str) -> str:
-    """The run in Markdown: setup, methods table, key messages, lambda(x), figures."""
+    """The run in Markdown: the answer, setup, methods table, notes by method, lambda(x),
+    figures. Until the run has an answer, its key messages stand in for it."""
     level = content.level_label(out.level)
     lines = [f"# {title}", "", f"_{content.QUESTION}_", ""]
+    shown = answers.answer(out)
+    if shown.headline or shown.sentences:
+        if shown.headline:
+            lines += [f"**{shown.headline}**", ""]
+        if shown.sentences:
+            lines += [" ".join(shown.sentences), ""]
+    else:
+        lines += ["## Key messages", ""]
+        lines.extend(f"- {m}" for m in content.key_messages(out))
+        lines.append("")
     lines.extend(f"- **{label}**: {text}" for label, text in content.describe_run(out))
     lines += ["", "## Methods", ""]
     rows = []
@@ -48,8 +60,14 @@ def render_summary(out: RunOutcome, figures: list[ReportFigure], *, title: str) 
         )
     header = [c.format(level=level) for c in content.METHOD_COLUMNS]
     lines += _table(header, rows)
-    lines += ["", "## Key messages", ""]
-    lines.extend(f"- {m}" for m in content.key_messages(out))
+    zero_width = content.zero_width_note(out)
+    if zero_width:
+        lines += ["", zero_width]
+    notes = [
+        f"- {m.name}: {text}" for m in content.method_notes(out) for text in (*m.warnings, *m.notes)
+    ]
+    if notes:
+        lines += ["", "## Notes by method", "", *notes]
     if out.lambda_x is not None:
         lines += ["", "## lambda(x)", ""]
         for table in content.lambda_x_tables(out.lambda_x):

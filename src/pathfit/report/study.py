@@ -23,11 +23,9 @@ from __future__ import annotations
 import datetime
 import math
 import statistics
-from base64 import b64encode
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +35,9 @@ from pathfit.app.coverage import clopper_pearson
 from pathfit.app.study import read_results, read_study
 from pathfit.atomic import write_files_atomic
 from pathfit.exceptions import InputError
+from pathfit.report import content, page
 from pathfit.report.build import png_bytes
-from pathfit.report.html import page_start
+from pathfit.report.page import Table
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -920,27 +919,36 @@ def draw_scaling(points: Sequence[ScalingPoint]) -> Figure:
 
 @dataclass(frozen=True)
 class _Map:
-    """One section of the page: its figure (or why there is none) and its text."""
+    """One section of the page: its figure (or why there is none) and its text.
+
+    ``text`` is the section's finding, ``notes`` smaller print, ``tables`` what the figure
+    shows as numbers, ``header_table`` what the page's header shows of this map."""
 
     name: str
     title: str
     caption: str = ""
     png: bytes | None = None
     reason: str | None = None
-    body: str = ""
-    header: str = ""  # what the page's header shows of this map
+    text: str = ""
+    notes: tuple[str, ...] = ()
+    tables: tuple[Table, ...] = ()
+    header_table: Table | None = None
+
+    def figure(self) -> page.Figure | None:
+        if self.png is None:
+            return None
+        return page.figure(self.name, self.title, self.caption, self.png)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]], note: str = "") -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    note_html = f'<p class="note">{escape(note)}</p>' if note else ""
-    return (
-        f'<table class="small"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-        f"{note_html}"
-    )
+def _table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    note: str = "",
+    *,
+    title: str = "",
+    help: Mapping[str, str] | None = None,
+) -> Table:
+    return Table(title, list(header), [list(r) for r in rows], note, help=dict(help or {}))
 
 
 def _agreement_rows(summary: StabilitySummary) -> list[list[str]]:
@@ -1000,15 +1008,22 @@ def _stability_map(summary: StabilitySummary | Unavailable) -> _Map:
         _agreement_rows(summary),
         "A cell diverged when more than half of its replicates did; its 2/L and frontier are "
         "the medians over its seed_sgd rows. Cells without that line recorded are left out.",
+        title="Stability: does a line predict divergence?",
+        help={
+            "agreement": "the share of cells where the prediction (step size lr above the "
+            "line) and the outcome (diverged in most replicates) agree",
+            "cells": "cells that agree, of the cells with that line recorded",
+            "diverged below it": "cells that diverged although lr is below the line",
+            "did not diverge above it": "cells that did not diverge although lr is above it",
+        },
     )
-    body = f'<p id="stability-answer">{escape(text)}</p>'
     return _Map(
         "stability",
         title,
         caption,
         png_bytes(draw_stability(summary)),
-        body=body,
-        header=f"<h3>Stability: does a line predict divergence?</h3>{table}",
+        text=text,
+        header_table=table,
     )
 
 
@@ -1039,10 +1054,19 @@ def _coverage_map(cells: tuple[CoverageCell, ...] | Unavailable) -> _Map:
     under = sum(c.verdict == "under-covers" for c in cells)
     text = f"{under} of {len(cells)} cells under-cover the nominal {level:g}."
     table = _table(
-        ["interval", "noise", "n", "m", "covered", "coverage", "95% interval", "verdict"], rows
+        ["interval", "noise", "n", "m", "covered", "coverage", "95% interval", "verdict"],
+        rows,
+        help={
+            "n": "paths per dataset",
+            "m": "observation times per dataset",
+            "covered": "intervals that held the truth, of the fits in the cell",
+            "coverage": f"the share that held it; nominal {level:g}",
+            "95% interval": "exact (Clopper-Pearson) 95% interval for the true coverage",
+        },
     )
-    body = f"<p>{escape(text)}</p>{table}"
-    return _Map("coverage", title, caption, png_bytes(draw_coverage(cells)), body=body)
+    return _Map(
+        "coverage", title, caption, png_bytes(draw_coverage(cells)), text=text, tables=(table,)
+    )
 
 
 def _accuracy_map(curves: tuple[AccuracyCurve, ...] | Unavailable) -> _Map:
@@ -1071,8 +1095,16 @@ def _accuracy_map(curves: tuple[AccuracyCurve, ...] | Unavailable) -> _Map:
     table = _table(
         ["method", "against", "holding", "slope", "sizes", "RMSE", "fits", "no finite error"],
         rows,
+        help={
+            "against": "the size the RMSE is drawn against (n paths or m times)",
+            "holding": "the value of the other size, where it varies",
+            "slope": "d log RMSE / d log size; -0.5 is the 1/sqrt rate",
+            "RMSE": "root mean squared error of the estimate at each size, in its units",
+            "fits": "fits with a finite error",
+            "no finite error": "fits left out: no estimate, or an infinite error",
+        },
     )
-    return _Map("accuracy", title, caption, png_bytes(draw_accuracy(curves)), body=table)
+    return _Map("accuracy", title, caption, png_bytes(draw_accuracy(curves)), tables=(table,))
 
 
 def _scaling_map(points: tuple[ScalingPoint, ...] | Unavailable, runs: int) -> _Map:
@@ -1103,31 +1135,23 @@ def _scaling_map(points: tuple[ScalingPoint, ...] | Unavailable, runs: int) -> _
         ]
         for p in points
     ]
-    table = _table(["run", "workers", "seconds", "rows", "chunks", "rows/s", "chunks/s"], rows)
-    body = "".join(f'<p class="note">{escape(n)}</p>' for n in notes) + table
-    return _Map("scaling", title, caption, png_bytes(draw_scaling(points)), body=body)
-
-
-def _image(m: _Map) -> str:
-    assert m.png is not None
-    data = b64encode(m.png).decode("ascii")
-    return (
-        f'<figure id="figure-{escape(m.name)}"><img src="data:image/png;base64,{data}" '
-        f'alt="{escape(m.title)}">'
-        f"<figcaption><b>{escape(m.title)}.</b> {escape(m.caption)}</figcaption></figure>"
+    table = _table(
+        ["run", "workers", "seconds", "rows", "chunks", "rows/s", "chunks/s"],
+        rows,
+        help={"seconds": "the run's wall-clock time, cluster start included"},
+    )
+    return _Map(
+        "scaling",
+        title,
+        caption,
+        png_bytes(draw_scaling(points)),
+        notes=tuple(notes),
+        tables=(table,),
     )
 
 
-def _section(m: _Map) -> str:
-    if m.reason is not None:
-        inner = f'<p class="note" id="why-{escape(m.name)}">Not drawn: {escape(m.reason)}.</p>'
-    else:
-        inner = _image(m) + m.body
-    return f'<section id="{escape(m.name)}"><h2>{escape(m.title)}</h2>{inner}</section>'
-
-
-def _header(study: Mapping[str, Any], n_rows: int, shards: int) -> str:
-    setup = [
+def _setup(study: Mapping[str, Any], n_rows: int, shards: int) -> list[tuple[str, str]]:
+    return [
         ("source", str(study.get("source", "—"))),
         ("axes", ", ".join(study.get("axes", [])) or "none"),
         ("cells", str(len(study.get("cells", [])))),
@@ -1136,7 +1160,9 @@ def _header(study: Mapping[str, Any], n_rows: int, shards: int) -> str:
         ("metrics", ", ".join(study.get("metrics", [])) or "—"),
         ("rows", f"{n_rows} in {shards} shard(s) of {len(study.get('plan', []))} planned"),
     ]
-    dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in setup)
+
+
+def _runs_table(study: Mapping[str, Any]) -> Table | None:
     runs = study.get("runs", [])
     rows = [
         [
@@ -1150,34 +1176,29 @@ def _header(study: Mapping[str, Any], n_rows: int, shards: int) -> str:
         ]
         for number, run in enumerate(runs, start=1)
     ]
-    table = (
-        _table(["run", "started", "workers", "seconds", "chunks", "rows", "scheduler"], rows)
-        if rows
-        else '<p class="note">No run recorded.</p>'
+    if not rows:
+        return None
+    return _table(
+        ["run", "started", "workers", "seconds", "chunks", "rows", "scheduler"],
+        rows,
+        help={"seconds": "the run's wall-clock time", "rows": "result rows the run wrote"},
     )
-    return f'<dl class="setup">{dl}</dl><h3>Runs</h3>{table}'
-
-
-def _overview(maps: Sequence[_Map]) -> str:
-    items = "".join(
-        f"<li>{escape(m.name)}: "
-        + ("drawn" if m.reason is None else f"not drawn: {escape(m.reason)}")
-        + "</li>"
-        for m in maps
-    )
-    return f'<ul class="messages" id="maps">{items}</ul>'
 
 
 def render_study_html(
     study: Mapping[str, Any], maps: Sequence[_Map], *, n_rows: int, shards: int, generated: str
 ) -> str:
-    """The study's page: header, one section per map, footer."""
-    title = "pathfit study report"
-    return (
-        page_start(title) + f"<header><h1>{escape(title)}</h1>{_header(study, n_rows, shards)}"
-        f"<h3>Maps</h3>{_overview(maps)}{''.join(m.header for m in maps)}</header>"
-        + "".join(_section(m) for m in maps)
-        + f"<footer>Generated {escape(generated)} by pathfit.</footer></main></body></html>\n"
+    """The study's page: header (setup, runs, which maps are drawn), one section per map,
+    footer."""
+    return page.render(
+        "study.html.j2",
+        title="pathfit study report",
+        generated=generated,
+        toc=[(m.name, m.title.split(":")[0]) for m in maps] + [("versions", "Versions")],
+        versions=content.versions(),
+        setup=_setup(study, n_rows, shards),
+        runs=_runs_table(study),
+        maps=maps,
     )
 
 
