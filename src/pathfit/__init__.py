@@ -14,6 +14,8 @@ Example:
     >>> targets = pf.make_targets(paths, pf.targets.ConstantLam(0.25))
     >>> pf.LeastSquares().fit(paths, targets).lam_
     0.25...
+    >>> est = pf.fit(paths.values.numpy(), targets.values.numpy(), times=paths.times.numpy())
+    >>> print(est.summary())  # estimate, std err, t, interval, condition number, status
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ __version__ = "0.2.0"
 if TYPE_CHECKING:
     from pathfit import models as models
     from pathfit import targets as targets
+    from pathfit._api import fit as fit
+    from pathfit._api import load as load
     from pathfit.amortized import AmortizedEstimator as AmortizedEstimator
+    from pathfit.datafiles.inputs import as_paths as as_paths
+    from pathfit.datafiles.inputs import as_targets as as_targets
     from pathfit.design import DesignAccumulator as DesignAccumulator
     from pathfit.design import StreamedPaths as StreamedPaths
     from pathfit.design import power_design as power_design
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     from pathfit.estimators import FitResult as FitResult
     from pathfit.estimators import GradientFit as GradientFit
     from pathfit.estimators import LeastSquares as LeastSquares
+    from pathfit.estimators import Summary as Summary
     from pathfit.estimators.batched import batched_gradient as batched_gradient
     from pathfit.estimators.batched import batched_least_squares as batched_least_squares
     from pathfit.estimators.batched import batched_per_sample_sgd as batched_per_sample_sgd
@@ -74,6 +81,11 @@ _HOMES = {
     "batched_per_sample_sgd": "pathfit.estimators.batched",
     "select_by_holdout": "pathfit.estimators.selection",
     "FitResult": "pathfit.estimators",
+    "Summary": "pathfit.estimators",
+    "fit": "pathfit._api",
+    "load": "pathfit._api",
+    "as_paths": "pathfit.datafiles.inputs",
+    "as_targets": "pathfit.datafiles.inputs",
     "GradientFit": "pathfit.estimators",
     "LeastSquares": "pathfit.estimators",
     "Paths": "pathfit.paths",

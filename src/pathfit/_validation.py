@@ -93,10 +93,11 @@ def check_tensor(
     """Return ``value`` as a real floating tensor with ``ndim`` dimensions and, by default,
     finite.
 
-    float32 and float64 are kept as they are; float16 and bfloat16 are upcast to float32, and
-    integers and bools to float64; arrays that are not tensors (lists, NumPy arrays) become
-    float64. Complex values are refused. The result never requires grad: a tensor that does
-    is detached (a view, not a copy), so a fit never backpropagates into the caller's graph.
+    float32 and float64 are kept as they are, in tensors and NumPy arrays alike; float16 and
+    bfloat16 are upcast to float32, and integers and bools to float64; other arrays (lists,
+    say) become float64. Complex values are refused. The result never requires grad: a tensor
+    that does is detached (a view, not a copy), so a fit never backpropagates into the
+    caller's graph.
     """
     if not isinstance(value, torch.Tensor):
         try:
@@ -107,7 +108,11 @@ def check_tensor(
             raise InputError(field, f"array of dtype {array.dtype}", "real numbers")
         if array.dtype.kind not in "biuf":
             raise InputError(field, type(value).__name__, "an array of numbers")
-        value = torch.as_tensor(array, dtype=torch.float64)
+        # float32 stays float32 (it was upcast to float64 here before, silently)
+        dtype = torch.float32 if array.dtype in (np.float16, np.float32) else torch.float64
+        if not array.flags.writeable:  # torch warns on read-only memory (pandas' columns)
+            array = array.copy()
+        value = torch.as_tensor(array, dtype=dtype)
     if value.is_complex():
         raise InputError(field, f"{_describe(value)} of dtype {value.dtype}", "real numbers")
     value = value.detach()

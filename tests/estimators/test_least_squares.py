@@ -351,10 +351,14 @@ def test_a_network_is_refused_by_least_squares(make_model):
     assert "linear in its parameters" in str(info.value)
 
 
-def test_paths_must_be_a_paths_object():
+def test_paths_without_times_are_refused_naming_times():
+    # a tensor of paths is accepted with times, or with targets that carry them (issue 14);
+    # bare values on both sides have no times
     paths, targets = _small_data()
-    with pytest.raises(pf.InputError, match=r"^paths: .*found Tensor"):
-        pf.LeastSquares().fit(paths.values, targets)
+    with pytest.raises(pf.InputError, match=r"^times: .*found None"):
+        pf.LeastSquares().fit(paths.values, targets.values)
+    with pytest.raises(pf.InputError, match=r"^paths: .*found str"):
+        pf.LeastSquares().fit("paths.csv", targets)
 
 
 def test_design_with_the_wrong_number_of_columns_is_refused():

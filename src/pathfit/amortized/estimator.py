@@ -29,6 +29,7 @@ from pathfit.amortized._network import (
     to_z,
 )
 from pathfit.amortized._prior import Prior, Simulated, simulate_batch
+from pathfit.datafiles.inputs import as_data, as_paths
 from pathfit.estimators import FitResult, LamCurve, check_data
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.exceptions import InputError, PathfitError
@@ -124,8 +125,10 @@ class AmortizedEstimator(AbstractEstimator):
         threads: torch threads while training and fitting (None: chosen from the size of the
             work, as the other estimators do: one thread for a single dataset).
 
-    Attributes (after train): net_, training_. After fit: coef_, lam_ (constant lambda only),
-    stderr_ (posterior sd), ci_ ((p, 2) central interval), posterior_, result_.
+    Attributes (after train): net_, training_. After fit: coef_ ((p,) tensor), stderr_
+    ((p,) posterior sd), ci_ ((p, 2) central interval), lam_, lam_stderr_ (floats) and
+    lam_ci_ (a pair of floats) for a constant lambda only, n_paths_, n_times_, posterior_,
+    result_. These are float64: the posterior is computed in float64 whatever the data's dtype.
     """
 
     def __init__(
@@ -334,8 +337,9 @@ class AmortizedEstimator(AbstractEstimator):
         """The model family whose coefficients the posterior is over (from the prior)."""
         return self._model()
 
-    def predict(self, paths: Paths) -> torch.Tensor:
-        """k_hat_j for paths at the posterior mean coefficients."""
+    def predict(self, paths: Paths | object, *, times: object = None) -> torch.Tensor:
+        """k_hat_j for paths (any form ``fit`` accepts) at the posterior mean coefficients."""
+        paths = as_paths(paths, times)
         with torch.no_grad():
             return self.model_(self.model_.prepare(paths))
 
@@ -361,12 +365,22 @@ class AmortizedEstimator(AbstractEstimator):
             interval="posterior",
         )
 
-    def fit(self, paths: Paths, targets: Targets | torch.Tensor) -> AmortizedEstimator:
+    def fit(
+        self,
+        paths: Paths | object,
+        targets: Targets | torch.Tensor | object = None,
+        *,
+        times: object = None,
+    ) -> AmortizedEstimator:
         """The posterior of the dataset, summarized: coef_ (posterior mean), stderr_, ci_ at
-        ``level``, posterior_ and result_; returns self."""
+        ``level``, lam_, lam_stderr_, lam_ci_ (one lambda), posterior_ and result_; returns
+        self. Paths and targets may be any form LeastSquares.fit accepts except streamed paths
+        (arrays and tensors with ``times``, DataFrames in the data files' layouts)."""
         self.check_hyperparameters()
         start = time.perf_counter()
+        paths, targets = as_data(paths, targets, times)
         n_times = targets.shape[0] if isinstance(targets, torch.Tensor) else targets.n_times
+        self.n_paths_, self.n_times_ = paths.n_paths, n_times
         with torch_threads(self.threads_for(max(n_times, self.n_draws))):
             posterior = self.posterior(paths, targets)
             mean, sd, ci = posterior.summary(self.level, self.n_draws, self.seed)
@@ -384,6 +398,8 @@ class AmortizedEstimator(AbstractEstimator):
         self.lam_ = float(self.coef_[0]) if constant else None
         ci = [(float(lo), float(hi)) for lo, hi in self.ci_]
         stderr = [float(s) for s in self.stderr_]
+        self.lam_stderr_ = stderr[0] if constant else None
+        self.lam_ci_ = ci[0] if constant else None
         self.result_ = FitResult(
             method="amortized",
             model=type(model).__name__,

@@ -15,6 +15,7 @@ from pathfit.estimators._result import FitResult as FitResult
 from pathfit.estimators._result import GuardEvent as GuardEvent
 from pathfit.estimators._result import History as History
 from pathfit.estimators._result import Stability as Stability
+from pathfit.estimators._summary import Summary as Summary
 from pathfit.estimators.gradient import GradientFit as GradientFit
 from pathfit.estimators.gradient import resolve_optimizer as resolve_optimizer
 from pathfit.estimators.least_squares import LeastSquares as LeastSquares
@@ -30,6 +31,7 @@ __all__ = [
     "Mode",
     "OptimizerName",
     "Stability",
+    "Summary",
     "check_data",
     "min_times",
     "resolve_optimizer",

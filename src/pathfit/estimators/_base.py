@@ -1,15 +1,29 @@
-"""The estimator base class: scikit-learn's conventions, without the dependency."""
+"""The estimator base class: scikit-learn's conventions, without the dependency.
+
+Fitted attributes have one type on every estimator: what has one value per coefficient is a
+tensor in the fit's dtype (``coef_`` and ``stderr_`` of shape (n_params,), ``ci_`` of shape
+(n_params, 2), ``cov_`` (n_params, n_params)); what is one number about lambda is a Python
+float (``lam_``, ``lam_stderr_``) or a pair of floats (``lam_ci_``); each is None where the
+fit does not define it (a network has no coefficients to report, a polynomial lambda(x) no
+single lambda, a diverged fit no estimate).
+"""
 
 from __future__ import annotations
 
 import abc
 import inspect
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
+
+import torch
 
 from pathfit._types import TargetValues
 from pathfit.exceptions import InputError
 from pathfit.paths import Paths
 from pathfit.targets import Targets
+
+if TYPE_CHECKING:
+    from pathfit.estimators._result import FitResult
+    from pathfit.estimators._summary import Summary
 
 
 class AbstractEstimator(abc.ABC):
@@ -17,8 +31,12 @@ class AbstractEstimator(abc.ABC):
     returns self; what is learned ends in an underscore."""
 
     @abc.abstractmethod
-    def fit(self, paths: Paths, targets: Targets | TargetValues) -> Self:
-        """Learn from paths and their aggregate targets; returns self."""
+    def fit(
+        self, paths: Paths | object, targets: Targets | TargetValues | object, *, times: object
+    ) -> Self:
+        """Learn from paths and their aggregate targets; returns self. ``paths`` may be
+        Paths, a (n_paths, n_times) array or tensor with its ``times``, or a DataFrame in
+        the data files' long or wide layout (see :mod:`pathfit.datafiles.inputs`)."""
 
     @abc.abstractmethod
     def check_hyperparameters(self) -> None:
@@ -60,3 +78,25 @@ class AbstractEstimator(abc.ABC):
                 raise InputError(name, repr(value), "one of " + ", ".join(valid))
             setattr(self, name, value)
         return self
+
+    def summary(self) -> Summary:
+        """The fit as a statsmodels-like table: estimates, standard errors, intervals, t,
+        condition number, status. Printing it (or ``.as_text()``) shows the table; ``.as_html()``
+        and ``.to_dict()`` give HTML and a JSON-safe dict. Raises InputError before ``fit``."""
+        from pathfit.estimators._summary import summarize
+
+        return summarize(self)
+
+    def _set_intervals(self, result: FitResult, like: torch.Tensor | None) -> None:
+        """``ci_``, ``lam_stderr_`` and ``lam_ci_`` from the result, in the types the module
+        docstring states (``ci_`` in ``like``'s dtype and device)."""
+        if result.ci is None or like is None:
+            self.ci_: torch.Tensor | None = None
+        else:
+            self.ci_ = torch.tensor(result.ci, dtype=like.dtype, device=like.device).reshape(-1, 2)
+        self.lam_stderr_: float | None = (
+            None if result.lam_stderr is None else float(result.lam_stderr)
+        )
+        self.lam_ci_: tuple[float, float] | None = (
+            None if result.lam_ci is None else (float(result.lam_ci[0]), float(result.lam_ci[1]))
+        )

@@ -6,6 +6,7 @@ import torch
 
 from pathfit._types import TargetValues
 from pathfit._validation import check_real, check_tensor
+from pathfit.datafiles.inputs import as_data
 from pathfit.design import StreamedPaths
 from pathfit.exceptions import InputError
 from pathfit.models import AbstractLinearModel, AbstractModel
@@ -13,29 +14,34 @@ from pathfit.paths import Paths
 from pathfit.targets import Targets
 
 
-def check_data(paths: object, targets: object, n_params: int) -> tuple[Paths, TargetValues]:
+def check_data(
+    paths: object, targets: object, n_params: int, times: object = None
+) -> tuple[Paths, TargetValues]:
     """Return the paths and the (n_times,) target values, checked against each other.
 
-    ``Paths`` and ``Targets`` share their caller's tensors, so they are validated again here,
-    as at construction (shapes, dtype, finite, sorted times, detached): one pass over the
-    values, no copy. What was changed in place since is an ``InputError`` naming the field.
+    ``paths`` and ``targets`` may be any of the forms :mod:`pathfit.datafiles.inputs` reads
+    (Paths, arrays or tensors with ``times``, DataFrames in the data files' layouts); float32
+    stays float32. ``Paths`` and ``Targets`` share their caller's tensors, so they are
+    validated again here, as at construction (shapes, dtype, finite, sorted times, detached):
+    one pass over the values, no copy. What was changed in place since is an ``InputError``
+    naming the field.
     """
+    paths, targets = as_data(paths, targets, times)
     if not isinstance(paths, Paths):
-        raise InputError("paths", type(paths).__name__, "a pathfit.Paths")
+        raise InputError("paths", type(paths).__name__, "a pathfit.Paths (not streamed)")
     paths = Paths(paths.values, paths.times)
     return paths, _check_targets(paths, targets, n_params)
 
 
 def check_any_data(
-    paths: object, targets: object, n_params: int
+    paths: object, targets: object, n_params: int, times: object = None
 ) -> tuple[Paths | StreamedPaths, TargetValues]:
     """``check_data`` for an estimator that needs only sums over the paths: ``StreamedPaths``
     (built by pathfit and never changed) are accepted as they are."""
     if isinstance(paths, StreamedPaths):
+        paths, targets = as_data(paths, targets, times)
         return paths, _check_targets(paths, targets, n_params)
-    if not isinstance(paths, Paths):
-        raise InputError("paths", type(paths).__name__, "a pathfit.Paths or StreamedPaths")
-    return check_data(paths, targets, n_params)
+    return check_data(paths, targets, n_params, times)
 
 
 def _check_targets(paths: Paths | StreamedPaths, targets: object, n_params: int) -> TargetValues:

@@ -9,6 +9,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from scipy import special
@@ -30,6 +31,7 @@ from pathfit.choices import (
     OptimizerName,
     Status,
 )
+from pathfit.datafiles.inputs import as_paths
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curvature import linear_curvature, power_iteration_curvature
 from pathfit.estimators._curve import LamCurve, lam_curve, lam_x_identification
@@ -140,10 +142,18 @@ class GradientFit(AbstractEstimator):
             of the work: one for small fits, more for large ones, at most the cores this
             process may use. The caller's setting is restored afterwards.
 
-    Attributes (after fit):
+    Attributes (after fit; tensors in the paths' dtype, float32 kept; the types are those of
+    every estimator, see :mod:`pathfit.estimators._base`):
         model_: the trained copy of ``model``.
-        coef_: (n_params,) estimates for linear models, else None.
-        lam_: the single-number lambda estimate, where the model has one.
+        coef_: (n_params,) tensor of estimates for linear models, else None.
+        stderr_: (n_params,) tensor of their standard errors, else None.
+        ci_: (n_params, 2) tensor of their ``level`` intervals, else None.
+        lam_: the single-number lambda estimate (a float), where the model has one.
+        lam_stderr_, lam_ci_: its standard error (float) and interval (pair of floats), where
+            defined (networks: linearized).
+        condition_number_: of the column-scaled design (linear models); None for networks
+            and diverged fits.
+        n_paths_, n_times_: the data's size.
         optimizer_: the optimiser used ("auto" resolved).
         n_iter_: steps taken (``result_.step`` says what one is).
         n_evaluations_: loss-and-gradient evaluations in training.
@@ -238,11 +248,20 @@ class GradientFit(AbstractEstimator):
         if self.threads is not None:
             check_int("threads", self.threads, minimum=1)
 
-    def fit(self, paths: Paths, targets: Targets | TargetValues) -> GradientFit:
-        """Train a copy of the model on paths and their targets; returns self."""
+    def fit(
+        self,
+        paths: Paths | object,
+        targets: Targets | TargetValues | object = None,
+        *,
+        times: object = None,
+    ) -> GradientFit:
+        """Train a copy of the model on paths and their targets; returns self. Paths and
+        targets may be any form LeastSquares.fit accepts except streamed paths (arrays and
+        tensors with ``times``, DataFrames in the data files' layouts)."""
         start = time.perf_counter()
         self.check_hyperparameters()
-        paths, k = check_data(paths, targets, min_times(self.model))
+        paths, k = check_data(paths, targets, min_times(self.model), times)
+        self.n_paths_, self.n_times_ = paths.n_paths, paths.n_times
         # a linear model's design holds x^q; a network's Jacobian holds x^2, squared again in
         # the curvature and the Gauss-Newton solve
         linear = isinstance(self.model, AbstractLinearModel)
@@ -257,6 +276,7 @@ class GradientFit(AbstractEstimator):
         self.uncertainty_: Uncertainty | None = None  # linear models
         self.linearized_: Linearized | None = None  # networks
         self.bias_: Bias | None = None  # linear models
+        self.condition_number_: float | None = None
         model = copy.deepcopy(self.model).to(dtype=paths.dtype, device=paths.device)
         model.adapt(paths)
         inputs = model.prepare(paths)
@@ -285,6 +305,8 @@ class GradientFit(AbstractEstimator):
         if self.bias_ is not None and self.bias_.corrected:
             self.coef_ = model.coef.detach().clone()  # corrected in _result
             self.lam_ = model.lam_estimate(inputs)
+        self.stderr_ = None if self.cov_ is None else self.cov_.diagonal().sqrt()
+        self._set_intervals(self.result_, self.coef_)
         return self
 
     def step_description(self) -> str:
@@ -304,10 +326,25 @@ class GradientFit(AbstractEstimator):
         call = f"one L-BFGS call of up to {_LBFGS_ITERATIONS} iterations"
         return call if self.mode == "full" else f"{call} on {data}"
 
-    def predict(self, paths: Paths) -> TargetValues:
-        """k_hat_j for new paths with the trained model."""
+    def predict(self, paths: Paths | object, *, times: object = None) -> TargetValues:
+        """k_hat_j for new paths (any form ``fit`` accepts) with the trained model."""
+        paths = as_paths(paths, times)
         with torch.no_grad():
             return self.model_(self.model_.prepare(paths))
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the fitted estimator, its trained network's weights included, to one
+        safetensors file (see LeastSquares.save); no pickle. Returns the path."""
+        from pathfit.estimators._persist import save_estimator
+
+        return save_estimator(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path) -> GradientFit:
+        """A GradientFit written by ``save``; another kind of file is an InputError."""
+        from pathfit.estimators._persist import load_estimator
+
+        return load_estimator(path, cls)
 
     def lam_curve(self, x: torch.Tensor) -> LamCurve | None:
         """lambda_hat(x) on the points ``x`` with its pointwise band at ``level``, for a model
@@ -372,6 +409,7 @@ class GradientFit(AbstractEstimator):
                 with torch.no_grad():
                     model.coef.copy_(solution.coef.to(model.coef))
             self.cov_ = uncertainty.cov
+            self.condition_number_ = solution.condition_number
             self.interval_ = uncertainty.method
             self.uncertainty_ = uncertainty
             self.bias_ = bias

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import time
+from pathlib import Path
 
 import torch
 
@@ -12,6 +13,7 @@ from pathfit._random import check_seed
 from pathfit._types import Design, PathValues, TargetValues
 from pathfit._validation import check_choice, check_int, check_tensor
 from pathfit.choices import BIAS_CORRECTIONS, INTERVAL_METHODS, BiasCorrection, IntervalMethod
+from pathfit.datafiles.inputs import as_paths
 from pathfit.design import StreamedPaths
 from pathfit.estimators._base import AbstractEstimator
 from pathfit.estimators._curve import LamCurve, lam_curve
@@ -57,20 +59,29 @@ class LeastSquares(AbstractEstimator):
             chooses from the size of the work (see GradientFit). The caller's setting is
             restored afterwards.
 
-    Attributes (after fit):
+    Attributes (after fit; tensors are in the paths' dtype, float32 kept):
         coef_: (n_params,) tensor of estimates.
         stderr_: (n_params,) tensor of standard errors, or None.
+        ci_: (n_params, 2) tensor of the ``level`` intervals, or None.
         cov_: (n_params, n_params) covariance by the interval method, or None.
+        lam_: the constant lambda estimate, a float (ConstantLambda only), else None.
+        lam_stderr_, lam_ci_: its standard error (float) and interval (a pair of floats), or
+            None.
         interval_: the interval method used.
         bias_: the finite-n bias account (its estimate, whether corrected, why).
-        lam_: the constant lambda estimate (ConstantLambda only), else None.
         rank_, condition_number_: of the column-scaled design.
+        n_paths_, n_times_: the data's size (``n_paths_`` None after ``fit_design``).
         model_: a copy of ``model`` holding the estimates.
         result_: the FitResult.
 
+    Paths may be ``Paths`` (or ``StreamedPaths``), a (n_paths, n_times) array or tensor with
+    ``times=``, or a pandas DataFrame in the data files' long or wide layout; targets a
+    ``Targets``, (n_times,) values, or a DataFrame/Series that carries the times.
+
     Example:
         >>> est = LeastSquares(ConstantLambda()).fit(paths, targets)
-        >>> est.lam_, est.result_.lam_ci, est.interval_
+        >>> est.lam_, est.lam_ci_, est.interval_
+        >>> print(est.summary())
     """
 
     def __init__(
@@ -113,18 +124,28 @@ class LeastSquares(AbstractEstimator):
             check_int("threads", self.threads, minimum=1)
         return model
 
-    def fit(self, paths: Paths | StreamedPaths, targets: Targets | TargetValues) -> LeastSquares:
+    def fit(
+        self,
+        paths: Paths | StreamedPaths | object,
+        targets: Targets | TargetValues | object = None,
+        *,
+        times: object = None,
+    ) -> LeastSquares:
         """Fit to paths and their targets; returns self.
 
         ``paths`` may be :class:`~pathfit.design.StreamedPaths`, which hold only the paths'
         power sums: they must keep powers up to twice the model's highest (for "auto" and the
-        identifiability checks); a path bootstrap simulates them again.
+        identifiability checks); a path bootstrap simulates them again. An array or tensor of
+        paths needs its (n_times,) ``times`` unless the targets carry them; a wide DataFrame
+        with a ``k`` column needs no targets.
         """
         model = self._checked_model()
-        paths, values = check_any_data(paths, targets, len(model.powers))
+        paths, values = check_any_data(paths, targets, len(model.powers), times)
         check_powers(paths, max(model.powers))
         whole = paths if isinstance(paths, StreamedPaths) else paths.values
-        return self._fit(model, model.prepare(paths), values, whole)
+        self._fit(model, model.prepare(paths), values, whole)
+        self.n_paths_: int | None = paths.n_paths
+        return self
 
     def fit_design(self, design: Design, targets: TargetValues) -> LeastSquares:
         """Fit to a design built elsewhere (for example streamed over blocks of paths).
@@ -153,7 +174,9 @@ class LeastSquares(AbstractEstimator):
                 design.shape[0],
                 f"at least {n_params} observation times, one per parameter",
             )
-        return self._fit(model, design, targets, None)
+        self._fit(model, design, targets, None)
+        self.n_paths_ = None
+        return self
 
     def _fit(
         self,
@@ -201,6 +224,7 @@ class LeastSquares(AbstractEstimator):
         self.coef_ = solution.coef
         self.cov_ = uncertainty.cov
         self.stderr_ = None if uncertainty.cov is None else uncertainty.cov.diagonal().sqrt()
+        self.n_times_ = design.shape[0]
         self.interval_ = uncertainty.method
         self.uncertainty_ = uncertainty
         self.rank_ = solution.rank
@@ -230,6 +254,7 @@ class LeastSquares(AbstractEstimator):
                 f"{solution.rank}, scaled condition number {solution.condition_number:.3g})"
             ),
         )
+        self._set_intervals(self.result_, self.coef_)
         return self
 
     def lam_curve(self, x: torch.Tensor) -> LamCurve | None:
@@ -237,10 +262,29 @@ class LeastSquares(AbstractEstimator):
         polynomial lambda(x) (from the coefficients' covariance); None for other models."""
         return lam_curve(self.model_, x, level=self.level, uncertainty=self.uncertainty_)
 
-    def predict(self, paths: Paths | StreamedPaths) -> TargetValues:
-        """k_hat_j for new paths at the fitted coefficients."""
+    def predict(
+        self, paths: Paths | StreamedPaths | object, *, times: object = None
+    ) -> TargetValues:
+        """k_hat_j for new paths (any form ``fit`` accepts) at the fitted coefficients."""
+        paths = as_paths(paths, times)
         with torch.no_grad():
             return self.model_(self.model_.prepare(paths))
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the fitted estimator to one safetensors file (tensors, and JSON in its header:
+        hyperparameters, model, fitted values, versions, format); no pickle. Atomic; an
+        existing file is an InputError unless ``overwrite``. Returns the path."""
+        from pathfit.estimators._persist import save_estimator
+
+        return save_estimator(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LeastSquares:
+        """A LeastSquares written by ``save``; a file of another kind, class or newer format
+        is an InputError naming it."""
+        from pathfit.estimators._persist import load_estimator
+
+        return load_estimator(path, cls)
 
 
 def linear_result(
