@@ -240,3 +240,14 @@ def test_threads_zero_in_the_config_exits_2_with_one_line(tmp_path):
 @pytest.mark.parametrize("command", ["run", "fit", "coverage"])
 def test_threads_option_shows_in_help(command):
     assert "--threads" in _invoke(command, "--help").stdout
+
+
+def test_run_ends_with_its_answer(small_run):
+    result, data = small_run
+    lines = result.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("answer: "))
+    assert lines[at] == "answer: lambda = 0.25, exact (noise-free targets)"
+    assert lines[at + 1].startswith("Least squares recovers lambda = 0.25 exactly")
+    seed = next(r for r in data["methods"] if r["name"] == "seed_sgd")
+    assert f"diverged at step {seed['steps']}" in lines[at + 1]
+    assert lines[at + 2].startswith("results: ")

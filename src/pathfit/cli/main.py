@@ -209,6 +209,7 @@ def _finish(outcome: RunOutcome, folder: OutputFolder, title: str) -> None:
     from pathfit.atomic import write_json_atomic
     from pathfit.cli import tables
     from pathfit.report import write_report
+    from pathfit.report.answer import answer
 
     write_json_atomic(folder.staging / "results.json", outcome.to_json())
     write_report(folder.staging, outcome, title=title)
@@ -221,6 +222,9 @@ def _finish(outcome: RunOutcome, folder: OutputFolder, title: str) -> None:
         say(out, line, style="dim")
     if outcome.lambda_x is not None:
         out.print(tables.lambda_x_table(outcome.lambda_x))
+    found = answer(outcome)
+    say(out, f"answer: {found.headline}", style="bold")
+    say(out, found.as_text())
     say(out, f"results: {results}; report: {report}")
 
 
