@@ -11,6 +11,7 @@ from typing import Any, Literal, get_args
 
 from pathfit._validation import check_choice, check_int
 from pathfit.amortized import AmortizedEstimator
+from pathfit.datafiles.inputs import as_data
 from pathfit.estimators import GradientFit, LeastSquares
 from pathfit.estimators._persist import load_estimator
 from pathfit.exceptions import InputError
@@ -72,16 +73,9 @@ def fit(
         >>> print(est.summary())
     """
     check_choice("method", method, FIT_METHODS)
-    estimator = _estimator(method, model, degree, hyperparameters, _n_paths(paths))
-    return estimator.fit(paths, targets, times=times)
-
-
-def _n_paths(paths: Any) -> int | None:
-    n_paths = getattr(paths, "n_paths", None)
-    if isinstance(n_paths, int):
-        return n_paths
-    shape = getattr(paths, "shape", None)
-    return int(shape[0]) if shape is not None and len(shape) == 2 else None
+    paths, targets = as_data(paths, targets, times)
+    estimator = _estimator(method, model, degree, hyperparameters, paths.n_paths)
+    return estimator.fit(paths, targets)
 
 
 def _model(model: object, degree: int | None) -> AbstractModel:
@@ -105,7 +99,7 @@ def _estimator(
     model: object,
     degree: int | None,
     hyperparameters: dict[str, Any],
-    n_paths: int | None,
+    n_paths: int,
 ) -> LeastSquares | GradientFit:
     settings = dict(hyperparameters)
     if method in _NETWORKS:
@@ -116,10 +110,6 @@ def _estimator(
         hidden = settings.pop("hidden", None)
         seed = settings.get("seed", 0)
         if method == "seed_network":
-            if n_paths is None:
-                raise InputError(
-                    "paths", "paths whose count is unknown", "Paths or an array for seed_network"
-                )
             network: AbstractModel = SeedNetwork(
                 n_paths, () if hidden is None else hidden, seed=seed
             )

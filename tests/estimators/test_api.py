@@ -136,6 +136,16 @@ def test_long_and_wide_dataframes_fit_as_the_arrays_do():
         pf.LeastSquares().fit(x, targets)
 
 
+def test_fit_one_liner_reads_a_dataframe():
+    x, t, k = _abm()
+    _, long, targets, wide = _frames(x, t, k)
+    assert pf.fit(long, targets).lam_ == pytest.approx(0.25, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pf.ConvergenceWarning)
+        network = pf.fit(wide, method="seed_network", max_steps=2)
+    assert network.model_.n_inputs == x.shape[0]  # paths, not the frame's rows
+
+
 def test_dataframe_float32_columns_stay_float32():
     x, t, k = _abm()
     _, long, targets, wide = _frames(x.astype(np.float32), t, k.astype(np.float32))
@@ -274,3 +284,20 @@ def test_diverged_fit_has_no_estimate_of_any_type():
     assert est.status_ == "diverged"
     assert est.coef_ is None and est.stderr_ is None and est.ci_ is None
     assert est.lam_ is None and est.lam_stderr_ is None and est.lam_ci_ is None
+
+
+def test_amortized_estimator_takes_arrays_and_has_the_same_types(tmp_path):
+    from pathfit.amortized import AmortizedEstimator, Prior
+
+    prior = Prior(processes=("abm",), n_paths=(10, 40), n_times=(20, 80))
+    est = AmortizedEstimator(prior, hidden=16, context=8, transforms=2, threads=1, n_draws=200)
+    est.train(128, batch_size=32, max_epochs=1, validation=32)
+    x, t, k = _abm(n_paths=20, n_times=50)
+    est.fit(x.astype(np.float32), k, times=t)  # computed in float64 (documented)
+    _check_types(est, 1, True)
+    assert (est.n_paths_, est.n_times_) == (20, 50)
+    (row,) = est.summary().rows
+    assert row.name == "lam" and row.estimate == est.lam_
+    est.save(tmp_path / "amortized")
+    back = pf.load(tmp_path / "amortized")  # pathfit.load reads its folder too
+    assert torch.equal(back.fit(x.astype(np.float32), k, times=t).coef_, est.coef_)
