@@ -403,13 +403,37 @@ def test_equal_runs_give_equal_pages(default_run: RunOutcome, tmp_path: Path) ->
     assert page.count("<nav") == 1 and 'href="#answer"' in page
 
 
+def _rows(page: str, table_id: str) -> list[list[str]]:
+    """The cells of a table's body rows, as text."""
+    table = re.search(rf'<table [^>]*id="{table_id}".*?<tbody>(.*?)</tbody>', page, re.S)
+    assert table is not None, table_id
+    return [
+        re.findall(r"<td[^>]*><span>(.*?)</span></td>", row)
+        for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
+    ]
+
+
 def test_the_coverage_page_shows_each_method_from_the_report(coverage_report: Any) -> None:
     page = render_coverage_html(coverage_report)
     assert page.startswith("<!DOCTYPE html>")
     assert render_coverage_html(coverage_report) == page
-    for row in coverage_report.methods:
+    covered, errors = _rows(page, "coverage-table"), _rows(page, "errors-table")
+    assert (
+        [r[0] for r in covered]
+        == [r[0] for r in errors]
+        == [row.name for row in coverage_report.methods]
+    )
+    for row, cells, error_cells in zip(coverage_report.methods, covered, errors, strict=True):
         lo, hi = row.coverage_ci95
-        assert f"<td>{row.name}</td><td>{row.interval}</td>" in page
-        assert f"<td>{row.coverage:.3f}</td><td>[{lo:.3f}, {hi:.3f}]</td>" in page
-        assert f"<td>{row.width_ratio:.2f}</td>" in page
+        assert cells[1:6] == [
+            row.interval,
+            str(row.n_fits - row.n_without_interval),
+            f"{row.coverage:.3f}",
+            f"[{lo:.3f}, {hi:.3f}]",
+            "under-covers" if hi < 0.95 else "over-covers" if lo > 0.95 else "consistent",
+        ]
+        assert error_cells[6] == f"{row.width_ratio:.2f}"
+        assert error_cells[1] == f"{row.bias['lam']:.3g}"
+    # each cell labelled by its column, for the stacked cards of a narrow screen
+    assert '<td data-label="95% CI of coverage">' in page
     assert "Clopper-Pearson" in page and str(escape(coverage_report.noise_std_note)) in page

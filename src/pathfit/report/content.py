@@ -72,7 +72,7 @@ def zero_width_note(out: RunOutcome) -> str:
             "An interval shown as [a, a] has zero width (to the digits shown) because the "
             "targets are noise-free: the model reproduces them exactly and the residuals are "
             "zero to rounding. That is the exactness of the fit, not certainty about the model; "
-            "`pathfit coverage` adds noise to test the intervals."
+            "the coverage command (pathfit coverage) adds noise to test the intervals."
         )
     return (
         "An interval shown as [a, a] has zero width (to the digits shown): the residuals are "

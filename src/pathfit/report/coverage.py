@@ -131,6 +131,7 @@ def _tables(report: CoverageReport) -> tuple[Table, Table]:
         "always added.",
         help=COVERAGE_HELP,
         id="coverage-table",
+        stack=True,
     )
     widths = Table(
         "Errors and widths",
@@ -138,6 +139,7 @@ def _tables(report: CoverageReport) -> tuple[Table, Table]:
         errors,
         help=ERROR_HELP,
         id="errors-table",
+        stack=True,
     )
     return coverage, widths
 

@@ -44,7 +44,9 @@ class Figure:
 class Table:
     """A table as the page shows it: plain-text cells, the meaning of each column on hover
     (``help``, header -> sentence), a note under it. A table whose header is all empty is a
-    key-value table: the first cell of each row labels it."""
+    key-value table: the first cell of each row labels it. A ``stack`` table shows one card
+    per row on narrow screens, each cell labelled by its column; the others scroll sideways
+    in their own box."""
 
     title: str
     header: Sequence[str]
@@ -52,6 +54,7 @@ class Table:
     note: str = ""
     help: Mapping[str, str] = field(default_factory=dict)
     id: str = ""
+    stack: bool = False
 
     @property
     def key_value(self) -> bool:
