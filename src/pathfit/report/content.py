@@ -277,9 +277,13 @@ def describe_run(out: RunOutcome) -> list[tuple[str, str]]:
         ("target", target_text(out)),
     ]
     noise = out.targets.noise_std
-    lines.append(
-        ("noise", "unknown" if noise is None else "none" if noise == 0 else f"sd {noise:g}")
-    )
+    if noise is None:
+        said = "unknown (not given with the data)"
+    elif noise == 0:
+        said = "none: the targets k_j are exact (noise-free)"
+    else:
+        said = f"sd {noise:g} on each k_j (in units of k)"
+    lines.append(("noise", said))
     return lines
 
 
