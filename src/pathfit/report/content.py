@@ -319,6 +319,11 @@ def lambda_x_tables(result: LambdaXOutcome) -> list[Table]:
                 ["noise sd", fmt(result.noise_std, "g")],
                 ["x range (central 98%)", f"[{fmt(x_lo, '.4g')}, {fmt(x_hi, '.4g')}]"],
             ],
+            help={
+                "noise sd": "standard deviation of the noise added to each k_j, in units of k",
+                "x range (central 98%)": "the central 98% of the observed x: where the "
+                "fitted lambda(x) is compared with the truth",
+            },
         )
     ]
     for selection, title in (
@@ -393,7 +398,20 @@ def lambda_x_tables(result: LambdaXOutcome) -> list[Table]:
         ["status", f"{mlp.status} after {mlp.steps} steps"],
         ["message", mlp.message],
     ]
-    tables.append(Table("Pointwise MLP at the chosen width", ["", ""], rows))
+    tables.append(
+        Table(
+            "Pointwise MLP at the chosen width",
+            ["", ""],
+            rows,
+            help={
+                "width": "hidden units of the network, chosen on held-out times",
+                "max |lambda_hat(x) - lambda(x)|": "the largest error of the fitted lambda(x) "
+                "over the x range, in units of lambda",
+                "hold-out loss": "mean squared residual of k on the held-out times (units of k "
+                "squared)",
+            },
+        )
+    )
     return tables
 
 
