@@ -437,3 +437,16 @@ def test_the_coverage_page_shows_each_method_from_the_report(coverage_report: An
     # each cell labelled by its column, for the stacked cards of a narrow screen
     assert '<td data-label="95% CI of coverage">' in page
     assert "Clopper-Pearson" in page and str(escape(coverage_report.noise_std_note)) in page
+
+
+def test_the_study_page_is_the_same_for_the_same_folder(tmp_path: Path) -> None:
+    folder = make_study(
+        tmp_path / "coverage",
+        coverage_rows(),
+        [INTERVAL, "study.noise", N, M],
+        metrics=["error", "covered", "interval"],
+    )
+    first = write_study_report(folder).read_bytes()
+    assert write_study_report(folder).read_bytes() == first
+    # the footer's time is the last run's, not the time the page was drawn
+    assert "Generated 2025-01-01 00:01 UTC by pathfit" in first.decode("utf-8")

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 
 from pathfit.atomic import write_text_atomic
 from pathfit.report import content, page
-from pathfit.report.html import generated_at
 from pathfit.report.page import Table
 
 if TYPE_CHECKING:
@@ -166,7 +165,7 @@ def render_coverage_html(report: CoverageReport, *, title: str = "pathfit covera
     return page.render(
         "coverage.html.j2",
         title=title,
-        generated=generated_at(report.finished),
+        generated=page.generated_at(report.finished),
         toc=[
             ("summary", "Findings"),
             ("coverage", "Coverage"),

@@ -11,7 +11,6 @@ Example:
 
 from __future__ import annotations
 
-import datetime
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,18 +109,6 @@ def render_html(out: RunOutcome, figures: list[ReportFigure], *, title: str, gen
     )
 
 
-def generated_at(finished: str) -> str:
-    """The time a result was made, as the footer shows it ("2026-01-31 12:00 UTC"): the run's
-    own time, so that the same run gives the same page."""
-    try:
-        when = datetime.datetime.fromisoformat(finished)
-    except ValueError:
-        return finished
-    if when.tzinfo is not None:
-        when = when.astimezone(datetime.UTC)
-    return when.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def write_report(
     folder: str | Path, out: RunOutcome, *, title: str = "pathfit report"
 ) -> dict[str, Path]:
@@ -144,12 +131,12 @@ def write_report(
     """
     folder = Path(folder)
     figures = build_figures(out)
-    generated = generated_at(out.finished)
-    page = render_html(out, figures, title=title, generated=generated)
+    generated = page.generated_at(out.finished)
+    html = render_html(out, figures, title=title, generated=generated)
     summary = render_summary(out, figures, title=title)
     written: dict[str, Path] = {}
     for figure in figures:
         written[figure.filename] = write_bytes_atomic(folder / figure.filename, figure.png)
     written["summary.md"] = write_text_atomic(folder / "summary.md", summary)
-    written["report.html"] = write_text_atomic(folder / "report.html", page)
+    written["report.html"] = write_text_atomic(folder / "report.html", html)
     return written

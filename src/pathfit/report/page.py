@@ -9,6 +9,7 @@ inputs, byte-identical. jinja2 is imported on first use.
 from __future__ import annotations
 
 import base64
+import datetime
 import functools
 import struct
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import jinja2
 
-__all__ = ["Figure", "Table", "figure", "render"]
+__all__ = ["Figure", "Table", "figure", "generated_at", "render"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,18 @@ def figure(name: str, title: str, caption: str, png: bytes, css_width: int | Non
         width=shown,
         height=round(shown * height / width),
     )
+
+
+def generated_at(finished: str) -> str:
+    """The time a result was made, as the footer shows it ("2026-01-31 12:00 UTC"): the run's
+    own time, so that the same run gives the same page."""
+    try:
+        when = datetime.datetime.fromisoformat(finished)
+    except ValueError:
+        return finished
+    if when.tzinfo is not None:
+        when = when.astimezone(datetime.UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 @functools.cache

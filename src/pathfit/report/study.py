@@ -1202,6 +1202,16 @@ def render_study_html(
     )
 
 
+def _generated(study: Mapping[str, Any]) -> str:
+    """The footer's time: when the study's last run finished (so that the same folder gives
+    the same page), else when it was created, else now."""
+    runs = study.get("runs") or []
+    when = (runs[-1].get("finished") if runs else None) or study.get("created")
+    if isinstance(when, str) and when:
+        return page.generated_at(when)
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _level(study: Mapping[str, Any]) -> float:
     """The nominal coverage: the study's ``methods.level``, 0.95 by default."""
     methods = (study.get("study") or {}).get("methods") or {}
@@ -1249,7 +1259,7 @@ def write_study_report(folder: str | Path) -> Path:
         _accuracy_map(accuracy),
         _scaling_map(scaling_points(runs), len(runs)),
     ]
-    generated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    generated = _generated(study)
     shards = len(list((folder / "parts").glob("*.parquet")))
     page = render_study_html(
         study,
