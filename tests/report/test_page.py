@@ -450,3 +450,38 @@ def test_the_study_page_is_the_same_for_the_same_folder(tmp_path: Path) -> None:
     assert write_study_report(folder).read_bytes() == first
     # the footer's time is the last run's, not the time the page was drawn
     assert "Generated 2025-01-01 00:01 UTC by pathfit" in first.decode("utf-8")
+
+
+def _png(width: int, height: int) -> bytes:
+    """A white PNG of the given pixel size."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xff" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_figure_is_shown_at_its_css_width_with_its_aspect_ratio() -> None:
+    from types import SimpleNamespace
+
+    from pathfit.report.html import page_figure
+
+    drawn_at_2x = SimpleNamespace(
+        filename="paths.png", title="t", caption="c", png=_png(1540, 880), css_width=770
+    )
+    shown = page_figure(drawn_at_2x)  # type: ignore[arg-type]
+    assert (shown.id, shown.width, shown.height) == ("figure-paths", 770, 440)
+    assert shown.src.startswith("data:image/png;base64,")
+    # a figure without a display width is shown at its pixel width
+    drawn_at_1x = SimpleNamespace(filename="a.png", title="t", caption="c", png=_png(700, 400))
+    assert (page_figure(drawn_at_1x).width, page_figure(drawn_at_1x).height) == (700, 400)  # type: ignore[arg-type]
