@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from pathfit.design import StreamedPaths
-from pathfit.models import PolynomialLambda
+from pathfit.estimators import GradientFit
+from pathfit.models import AbstractLinearModel, PolynomialLambda
 from pathfit.report import figures
 from pathfit.targets import ConstantLam
 
@@ -18,21 +20,41 @@ if TYPE_CHECKING:
     from matplotlib.backend_bases import RendererBase
     from matplotlib.figure import Figure
 
-    from pathfit.app.outcome import RunOutcome
+    from pathfit.app.outcome import MethodOutcome, RunOutcome
+
+
+SCALE = 2
+"""The report's PNGs have this many pixels per CSS pixel, for sharp figures on dense screens."""
 
 
 @dataclass(frozen=True)
 class ReportFigure:
-    """One figure of the report: its file name, heading, caption and PNG bytes."""
+    """One figure of the report: its file name, heading, caption and PNG bytes.
+
+    Attributes:
+        css_width, css_height: the size to display it at, in CSS pixels (an ``<img>``'s width
+            and height); the report's PNGs are ``SCALE`` times as many pixels each way.
+    """
 
     filename: str
     title: str
     caption: str
     png: bytes
+    css_width: int = round(figures.FIGSIZE[0] * figures.DPI)
+    css_height: int = round(figures.FIGSIZE[1] * figures.DPI)
 
 
-def png_bytes(fig: Figure) -> bytes:
-    """The figure as PNG bytes (no software tag, so that equal figures give equal bytes).
+def report_figure(filename: str, title: str, caption: str, fig: Figure) -> ReportFigure:
+    """``fig`` rendered at ``SCALE`` times its size, to be shown at its size in CSS pixels."""
+    width, height = fig.get_size_inches() * fig.dpi
+    return ReportFigure(
+        filename, title, caption, png_bytes(fig, scale=SCALE), round(width), round(height)
+    )
+
+
+def png_bytes(fig: Figure, *, scale: float = 1) -> bytes:
+    """The figure as PNG bytes (no software tag, so that equal figures give equal bytes),
+    ``scale`` times its size in pixels (its dpi times ``scale``).
 
     Drawn once on its own Agg canvas: ``savefig`` would draw a figure that has a layout engine
     twice (once to lay it out, once to paint). A figure of one axes under constrained layout
@@ -40,6 +62,8 @@ def png_bytes(fig: Figure) -> bytes:
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    if scale != 1:
+        fig.set_dpi(fig.dpi * scale)
     canvas = FigureCanvasAgg(fig)
     lay_out(fig, canvas.get_renderer())
     buffer = io.BytesIO()
@@ -114,6 +138,22 @@ def fitted_targets(out: RunOutcome) -> dict[str, np.ndarray]:
     }
 
 
+_PROCESS_NAMES = {
+    "abm": "arithmetic Brownian motion",
+    "gbm": "geometric Brownian motion",
+    "ou": "Ornstein-Uhlenbeck",
+}
+
+
+def paths_title(out: RunOutcome) -> str:
+    """Where the paths come from: the user's data file, or the simulated process."""
+    if out.source is not None:
+        return f"Paths in {out.source} and their observation times"
+    process = out.config.process
+    name = _PROCESS_NAMES.get(process.kind, process.kind)
+    return f"Simulated paths: {name} ($\\mu$ = {process.mu:g}, $\\sigma$ = {process.sigma:g})"
+
+
 Band = tuple[np.ndarray, np.ndarray, str]
 """A pointwise band on the lambda(x) grid: (lower, upper, legend label)."""
 
@@ -159,23 +199,174 @@ def lambda_x_curves(
     return grid, curves, truth, bands
 
 
+FLAT = 1e-6
+"""A learned lambda(x) whose range is below this fraction of its size is flat."""
+
+
+def lambda_x_is_flat(curves: dict[str, np.ndarray], truth: np.ndarray | None) -> bool:
+    """Whether a lambda(x) figure would show nothing: the true lambda is a constant (or unknown)
+    and every learned lambda(x) is flat, to ``FLAT`` of its size."""
+
+    def flat(values: np.ndarray) -> bool:
+        return float(np.ptp(values)) <= FLAT * float(np.abs(values).max(initial=0.0))
+
+    return (truth is None or flat(truth)) and all(flat(v) for v in curves.values())
+
+
+def _band_method(band: Band) -> str:
+    return band[2].split("(")[1].split(",")[0]
+
+
 def _second_band(ax: Axes, grid: np.ndarray, band: Band) -> None:
-    """A second band on a lambda(x) figure: faint and outlined in thin solid lines of the
-    pointwise MLP's colour, so that it reads apart from the first (shaded) band where they
-    overlap and from the curves, which are thicker."""
+    """A second band on a lambda(x) figure: faint and outlined in thin solid lines of its
+    method's colour, so that it reads apart from the first (shaded) band where they overlap and
+    from the curves, which are thicker."""
     lower, upper, label = band
-    color = figures.method_color("pointwise_mlp")
+    color = figures.method_color(_band_method(band))
     ax.fill_between(grid, lower, upper, facecolor=color, alpha=0.08, edgecolor="none")
     ax.plot(grid, lower, color=color, linewidth=0.8, alpha=0.8, label=label)
     ax.plot(grid, upper, color=color, linewidth=0.8, alpha=0.8)
-    ax.legend(fontsize=8, framealpha=0.9)
+    ax.legend(fontsize=7.5, framealpha=0.9)
 
 
-def _has_history(out: RunOutcome) -> bool:
-    return any(
-        m.result is not None and m.result.history is not None and m.result.history.step
-        for m in out.methods
+def _history(method: MethodOutcome) -> bool:
+    r = method.result
+    return r is not None and r.history is not None and bool(r.history.step)
+
+
+def per_sample_curvature(method: MethodOutcome, out: RunOutcome) -> np.ndarray | None:
+    """2 |Phi_j|^2 at every time j, for a linear model trained on single samples or minibatches
+    (whose stability the largest of them decides); None for any other fit."""
+    r = method.result
+    model = method.estimator.model
+    if (
+        r is None
+        or r.stability is None
+        or "per-sample" not in r.stability.curvature_method
+        or not isinstance(model, AbstractLinearModel)
+    ):
+        return None
+    design = figures.to_numpy(model.prepare(out.paths))
+    return 2 * np.square(design).sum(axis=1)
+
+
+def steps_per_epoch(method: MethodOutcome, n_times: int) -> int | None:
+    """Steps in one pass over the training times of a gradient fit without hold-out times (one
+    per time in per-sample mode, one per batch in minibatch mode); None otherwise."""
+    fit = method.estimator
+    if not isinstance(fit, GradientFit) or fit.holdout != 0:
+        return None
+    if fit.mode == "per_sample":
+        return n_times
+    if fit.mode == "minibatch":
+        return math.ceil(n_times / min(fit.batch_size, n_times))
+    return 1
+
+
+def _stability_figure(out: RunOutcome) -> tuple[str, str, Figure] | None:
+    """The figure that says why a gradient fit diverged (or why a per-sample one is stable):
+    the per-sample curvature against 2/lr, and each diverged fit's trajectory on its own axes.
+    None when no fit trains on single samples and none diverged."""
+    times = figures.to_numpy(out.targets.times)
+    curvature: np.ndarray | None = None
+    steps: dict[str, float] = {}
+    for method in out.methods:
+        values = per_sample_curvature(method, out)
+        if values is not None and method.result is not None and method.result.stability:
+            curvature = values if curvature is None else curvature
+            steps[method.name] = method.result.stability.step
+    diverged = [m for m in out.methods if m.status == "diverged" and m.result is not None]
+    n_panels = (curvature is not None) + len(diverged)
+    if n_panels == 0:
+        return None
+    rows = math.ceil(n_panels / 2)
+    fig, panels = figures.panel_figure(rows, min(n_panels, 2), 0.6 + 3.2 * rows)
+    sentences = []
+    if curvature is not None:
+        figures.plot_curvature(times, curvature, steps, ax=panels.pop(0))
+        L = float(curvature.max())
+        sentences.append(
+            "Left: the curvature 2|Phi_j|^2 of the loss of each sample j against its time "
+            "(Phi_j, the design row; for one lambda Phi_j = (1/n) sum_i x_ij^2). A step of "
+            "size lr on sample j multiplies the error along Phi_j by 1 - lr 2|Phi_j|^2, which "
+            "is larger than 1 in size where the curvature is above 2/lr (shaded)."
+        )
+        for name, lr in steps.items():
+            unstable = curvature > 2 / lr
+            where = ""
+            if unstable.any():
+                where = (
+                    f": {unstable.mean():.0%} of the times, from t = "
+                    f"{float(times[unstable].min()):.3g}"
+                )
+            sentences.append(
+                f"{name} steps at lr = {lr:.3g}, so 2/lr = {2 / lr:.4g}; unstable samples{where}."
+                if unstable.any()
+                else f"{name} steps at lr = {lr:.3g}: 2/lr = {2 / lr:.4g} is above every "
+                "sample's curvature, a stable step."
+            )
+        sentences.append(f"The largest curvature L = {L:.4g} allows only lr < 2/L = {2 / L:.3g}.")
+    truth = true_lambda(out)
+    for method in diverged:
+        assert method.result is not None
+        per_epoch = steps_per_epoch(method, out.targets.times.shape[0])
+        figures.plot_divergence(method.result, truth, ax=panels.pop(0), steps_per_epoch=per_epoch)
+        what = "distance from the truth" if truth is not None else "estimate"
+        sentences.append(
+            f"{'Right' if curvature is not None and len(diverged) == 1 else 'Then'}: "
+            f"{method.name}'s {what} by step, on its own log scale, until the loss stopped being "
+            f"finite at step {method.result.steps}."
+        )
+        if per_epoch is not None and per_epoch > 1:
+            sentences.append(
+                f"An epoch here is one pass over the {out.targets.times.shape[0]} times "
+                f"({per_epoch} steps), so step {method.result.steps} is "
+                f"{method.result.steps / per_epoch:.2g} epochs. The seed's 'exploded after about "
+                "20 epochs' counted its own epochs, whose length, step size and data are not "
+                "recorded here, so the two counts cannot be matched; the cause, a step above "
+                "2/L, is the one shown."
+            )
+    title = (
+        f"Why {diverged[0].name} diverged"
+        if diverged
+        else "Stability of per-sample gradient training"
     )
+    return title, " ".join(sentences), fig
+
+
+def _converging_figure(out: RunOutcome) -> tuple[str, Figure] | None:
+    """The converging gradient fits on their own axes: distance from the truth (or size of the
+    estimate) by step above, losses below. None when no converging fit has a history."""
+    results = [m.result for m in out.methods if m.result is not None and _history(m)]
+    if not any(r.status != "diverged" for r in results):
+        return None
+    fig, (top, bottom) = figures.panel_figure(2, 1, 6.0)
+    truth = true_lambda(out)
+    figures.plot_gradient_traces(results, truth, ax=top)
+    figures.plot_losses(results, ax=bottom)
+    if truth is None:
+        what = "the size of the estimate, |lambda_hat| (the truth is unknown)"
+    elif isinstance(truth, list):
+        what = (
+            "the largest distance of its coefficients from the true ones (networks, which have "
+            "no such coefficients, appear in the loss panel only)"
+        )
+    else:
+        what = "the distance of the estimate from the truth"
+    caption = (
+        f"Top: for each converging gradient fit, {what} at every recorded step; bottom: its "
+        "training loss (solid) and hold-out loss (dashed, where recorded); both on log scales. "
+        "An exact 0 cannot be drawn on a log scale: it is drawn as an open triangle one decade "
+        "below the smallest value shown. A fit of one or two steps is drawn as large markers "
+        "with their values."
+    )
+    diverged = [r.method for r in results if r.status == "diverged"]
+    if diverged:
+        caption += (
+            f" {', '.join(diverged)} diverged and is drawn on its own axes in the figure above, "
+            "so that it does not squeeze these fits into a strip."
+        )
+    return caption, fig
 
 
 def build_figures(out: RunOutcome) -> list[ReportFigure]:
@@ -183,10 +374,11 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
     built: list[ReportFigure] = []
 
     def add(filename: str, title: str, caption: str, fig: Figure) -> None:
-        built.append(ReportFigure(filename, title, caption, png_bytes(fig)))
+        built.append(report_figure(filename, title, caption, fig))
 
     shown = out.paths.sample if isinstance(out.paths, StreamedPaths) else out.paths
-    fig, _ = figures.plot_paths_fan(shown)
+    horizon = None if out.source is not None else float(out.config.sampling.horizon)
+    fig, _ = figures.plot_paths_fan(shown, title=paths_title(out), horizon=horizon)
     n, kept = out.paths.n_paths, shown.n_paths
     band = "their mean and the band holding 90% of them"
     if kept < n:
@@ -194,62 +386,54 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
             f"the mean and the 90% band of the first {kept} (the run kept only the power sums "
             "of the others)"
         )
+    end = (
+        f"the horizon {horizon:g} has its own tick"
+        if horizon is not None
+        else "the axis ends at the last observation time"
+    )
     add(
         "paths.png",
         "Paths",
         f"{min(30, kept)} of the {n} paths, {band}, at the {out.paths.n_times} observation "
-        "times (ticks on the time axis).",
+        f"times (ticks along the time axis); {end}.",
         fig,
     )
     fitted = fitted_targets(out)
     k = figures.to_numpy(out.targets.values)
     times = figures.to_numpy(out.targets.times)
-    fig, _ = figures.plot_targets_fit(times, k, fitted)
-    add(
-        "targets.png",
-        "Targets and fits",
-        "The observed targets k_j and each method's fitted k_hat_j (fits that diverged are left "
-        "out).",
-        fig,
-    )
+    fig, ax = figures.plot_targets_fit(times, k, fitted)
+    if ax.get_yscale() == "log":
+        caption = (
+            "Every fit reproduces the observed targets k_j so closely that the curves would "
+            "coincide, so the figure shows each fit's relative error |k_hat_j - k_j| / |k_j| "
+            "on a log scale (times with k_j = 0 left out; an exact 0 drawn as an open triangle). "
+        )
+    else:
+        caption = "The observed targets k_j (dots) and each method's fitted k_hat_j. "
+    add("targets.png", "Targets and fits", caption + "Fits that diverged are left out.", fig)
     if fitted:
-        fig, _ = figures.plot_residuals(times, {name: k - f for name, f in fitted.items()})
+        intervals = {m.name: m.result.interval for m in out.methods if m.result is not None}
+        fig, _ = figures.plot_residuals(
+            times, {name: k - f for name, f in fitted.items()}, k=k, intervals=intervals
+        )
         add(
             "residuals.png",
             "Residuals",
-            "k_j - k_hat_j along time. Residuals that drift together over time point to error "
-            "shared through the paths rather than independent noise.",
+            "k_j - k_hat_j along time, one panel per method, each on its own scale, with the "
+            "lag-1 autocorrelation along time that chooses the interval method (near 0: "
+            "independent noise, classical intervals; near 1: error shared along the paths). "
+            f"Residuals below {figures.ROUNDING:g} of max |k_j| (rms) are floating-point "
+            "rounding, drawn in grey: their steps and drifts are rounding, not error.",
             fig,
         )
-    if _has_history(out):
-        truth = true_lambda(out)
-        results = [m.result for m in out.methods if m.result is not None]
-        fig, _ = figures.plot_gradient_traces(results, truth)
-        if truth is None:
-            what = "the size of the estimate, |lambda_hat| (the truth is unknown)"
-        elif isinstance(truth, list):
-            what = (
-                "the largest distance of its coefficients from the true ones (fits without "
-                "such coefficients, networks, are in the loss figure)"
-            )
-        else:
-            what = "the distance of the estimate from the truth"
-        add(
-            "gradient.png",
-            "Gradient training",
-            f"For each gradient fit, {what} at every recorded step, on a log scale. A cross "
-            "marks where a diverged fit stopped.",
-            fig,
-        )
-        fig, _ = figures.plot_losses(results)
-        add(
-            "losses.png",
-            "Losses",
-            "Training loss (solid) and hold-out loss (dashed, where recorded) by step.",
-            fig,
-        )
+    stability = _stability_figure(out)
+    if stability is not None:
+        add("gradient.png", *stability)
+    converging = _converging_figure(out)
+    if converging is not None:
+        add("losses.png", "Converging gradient fits", *converging)
     grid, curves, truth_x, bands = lambda_x_curves(out)
-    if curves:
+    if curves and not lambda_x_is_flat(curves, truth_x):
         first = bands[0] if bands else None
         fig, ax = figures.plot_lambda_x(
             grid,
@@ -257,6 +441,7 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
             truth_x,
             None if first is None else first[:2],
             band_label="band" if first is None else first[2],
+            band_color=None if first is None else figures.method_color(_band_method(first)),
         )
         for band in bands[1:]:
             _second_band(ax, grid, band)
@@ -273,12 +458,14 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
         caption += "."
         if truth_x is not None:
             caption += (
-                " Largest |learned - true| on this range: "
+                " The truth is the wide grey line. Largest |learned - true| on this range: "
                 + "; ".join(
                     f"{name} {float(np.abs(values - truth_x).max()):.2g}"
                     for name, values in curves.items()
                 )
                 + "."
             )
+        elif not bands:
+            caption += " No fit gave a band, so the wiggles carry no measure of their uncertainty."
         add("lambda_x.png", "lambda(x)", caption, fig)
     return built
