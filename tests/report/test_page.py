@@ -472,16 +472,18 @@ def _png(width: int, height: int) -> bytes:
 
 
 def test_a_figure_is_shown_at_its_css_width_with_its_aspect_ratio() -> None:
-    from types import SimpleNamespace
-
+    from pathfit.report.build import ReportFigure
     from pathfit.report.html import page_figure
+    from pathfit.report.page import figure
 
-    drawn_at_2x = SimpleNamespace(
-        filename="paths.png", title="t", caption="c", png=_png(1540, 880), css_width=770
-    )
-    shown = page_figure(drawn_at_2x)  # type: ignore[arg-type]
+    shown = page_figure(ReportFigure("paths.png", "t", "c", _png(1540, 880), css_width=770))
     assert (shown.id, shown.width, shown.height) == ("figure-paths", 770, 440)
     assert shown.src.startswith("data:image/png;base64,")
-    # a figure without a display width is shown at its pixel width
-    drawn_at_1x = SimpleNamespace(filename="a.png", title="t", caption="c", png=_png(700, 400))
-    assert (page_figure(drawn_at_1x).width, page_figure(drawn_at_1x).height) == (700, 400)  # type: ignore[arg-type]
+    # the height follows the PNG, whatever its shape
+    wide = page_figure(ReportFigure("a.png", "t", "c", _png(1540, 528), css_width=770))
+    assert (wide.width, wide.height) == (770, 264)
+    # a figure without a display width (the study's maps) is shown at its pixel width
+    assert (
+        figure("m", "t", "c", _png(700, 400)).width,
+        figure("m", "t", "c", _png(700, 400)).height,
+    ) == (700, 400)

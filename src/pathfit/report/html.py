@@ -28,14 +28,14 @@ __all__ = ["page_figure", "render_html", "write_report"]
 
 
 def page_figure(figure: ReportFigure) -> page.Figure:
-    """A report figure as the page shows it: at its display width (``css_width``, the PNG
-    being drawn at twice that), or at its pixel width for a figure drawn at 1x."""
+    """A report figure as the page shows it: ``css_width`` CSS pixels wide (the PNG has
+    ``build.SCALE`` times as many pixels), its height in the PNG's proportion."""
     return page.figure(
         figure.filename.removesuffix(".png"),
         figure.title,
         figure.caption,
         figure.png,
-        getattr(figure, "css_width", None),
+        figure.css_width,
     )
 
 
