@@ -296,7 +296,7 @@ def _stability_figure(out: RunOutcome) -> tuple[str, str, Figure] | None:
             where = ""
             if unstable.any():
                 where = (
-                    f": {unstable.mean():.0%} of the times, from t = "
+                    f": {unstable.mean():.0%} of the times, the first at t = "
                     f"{float(times[unstable].min()):.3g}"
                 )
             sentences.append(
