@@ -90,7 +90,7 @@ def _check_png(path: Path) -> None:
 
 
 def _method_rows(page: str) -> list[str]:
-    table = re.search(r'<table id="methods">(.*?)</table>', page, re.S)
+    table = re.search(r'<table id="methods"[^>]*>(.*?)</table>', page, re.S)
     assert table is not None, "no #methods table"
     body = re.search(r"<tbody>(.*?)</tbody>", table.group(1), re.S)
     assert body is not None
@@ -152,7 +152,8 @@ def test_write_report_files(constant_run: RunOutcome, constant_report: Path) -> 
     # headed by the answer (or, until the run has one, its key messages); what the key
     # messages said beyond the table is in the notes by method
     assert "## Methods" in summary and "## Notes by method" in summary
-    assert "weight directions" in summary
+    notes = [f"- {m.name}: {n}" for m in constant_run.methods for n in (*m.warnings, *m.notes)]
+    assert notes and all(note in summary for note in notes)
 
 
 @pytest.mark.slow
