@@ -90,6 +90,7 @@ def test_streaming_memory_stays_bounded() -> None:
         "from pathfit.design import streamed_design\n"
         "from pathfit.processes import ABM, sample_times\n"
         "times = sample_times(10000, 10.0, seed=0)\n"
+        "streamed_design(ABM(mu=0.5), 4, times[:8], (2,), seed=0)  # the generator loaded\n"
         "before = peak_rss()\n"
         "streamed_design(ABM(mu=0.5), 5000, times, (2,), seed=0)\n"
         "after = peak_rss()\n"

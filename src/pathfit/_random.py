@@ -4,19 +4,34 @@ A run is reproducible from one integer seed. Independent parts of a run (the obs
 each block of paths, the observation noise, the training order) draw from their own streams,
 derived from the seed and a fixed key with NumPy's ``SeedSequence``. So simulating paths in
 chunks, or adding noise later, never changes what an earlier part drew.
+
+The paths' normals come from one of two streams (``RandomStream``). ``"philox"``, the default,
+is counter-based: the normal of path i at time j is Philox4x32-10 keyed by the seed at counter
+(j, i // 4), turned into normals by Box-Muller (``pathfit._philox``), the very numbers the fused
+GPU kernel draws, so a seed gives the same paths on the CPU and on a GPU, whatever the tiling or
+the threads. ``"legacy"`` is the stream pathfit drew before it (NumPy's PCG64 and ziggurat
+per tile on the CPU, torch's generator on a GPU), kept to reproduce results of pathfit 0.2.0
+and earlier.
 """
 
 from __future__ import annotations
 
 import numbers
+from typing import Literal
 
 import numpy as np
 import torch
 
+from pathfit import _philox
 from pathfit.exceptions import InputError
 
 # Stream keys: the first element of the spawn key of each part of a run.
 TIMES, PATHS, NOISE, TRAINING, BOOTSTRAP, HOLDOUT = 0, 1, 2, 3, 4, 5
+
+RandomStream = Literal["philox", "legacy"]
+RANDOM_STREAMS: tuple[RandomStream, ...] = ("philox", "legacy")
+DEFAULT_STREAM: RandomStream = "philox"
+"""The paths' stream unless a caller says otherwise: the one the GPU kernel draws too."""
 
 SEED_MAX = 2**64 - 1
 """The largest seed pathfit accepts: torch generators take unsigned 64-bit seeds."""
@@ -73,3 +88,35 @@ def normals(
     return torch.randn(
         shape, generator=stream(seed, *key, device=device), dtype=dtype, device=device
     )
+
+
+def check_stream(field: str, value: object) -> RandomStream:
+    """``value`` as a ``RandomStream`` ("philox" or "legacy"), or InputError."""
+    if value not in RANDOM_STREAMS:
+        raise InputError(field, repr(value), "'philox' or 'legacy'")
+    return value  # type: ignore[return-value]
+
+
+def counter_normals(
+    seed: int,
+    first_path: int,
+    first_counter: int,
+    shape: tuple[int, int],
+    dtype: torch.dtype,
+    device: torch.device,
+    c2: int = 0,
+) -> torch.Tensor:
+    """(n_rows, n_cols) normals of the "philox" stream: row r is path ``first_path + r``
+    (a multiple of 4), column t counter ``first_counter + t``; ``c2`` the counter's third word.
+
+    Made in float64 (cast to ``dtype`` after). On the CPU by the compiled kernel, which
+    releases the GIL, so the tiling engine's threads fill tiles in parallel; on a GPU by torch
+    operators on the device.
+    """
+    if device.type == "cpu":
+        buffer = np.empty(shape, dtype=np.float64)
+        _philox.fill_normals(seed, first_path, first_counter, buffer, c2=c2)
+        z = torch.from_numpy(buffer)
+    else:
+        z = _philox.torch_normals(seed, first_path, first_counter, shape, c2=c2, device=device)
+    return z if dtype == torch.float64 else z.to(dtype)

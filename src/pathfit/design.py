@@ -10,14 +10,14 @@ block by block without ever holding all of x.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
-from pathfit._random import check_seed
+from pathfit._random import DEFAULT_STREAM, RandomStream, check_seed, check_stream
 from pathfit._threads import fixed_sum
 from pathfit._types import Design, PathValues, Times
 from pathfit._validation import check_choice, check_dtype, check_int
@@ -133,6 +133,7 @@ def streamed_design(
     seed: int,
     workers: int | None = None,
     backend: Backend = "auto",
+    rng: RandomStream = DEFAULT_STREAM,
 ) -> Design:
     """Simulate ``n_paths`` paths of ``process`` and reduce them to their power design, never
     holding more than a few tiles of paths.
@@ -141,9 +142,10 @@ def streamed_design(
     torch's thread count) and reduced in a fixed order, so the result does not depend on the
     threads and equals (to rounding)
     ``power_design(process.sample_paths(n_paths, times, seed=seed).values, powers)``. On a CUDA
-    device with Triton, ``backend="auto"`` runs one fused kernel that draws its own normals
-    (Philox, in-kernel) and never writes x to memory: the same law, other random numbers;
-    ``backend="torch"`` forces the tiled torch path everywhere.
+    device with Triton, ``backend="auto"`` runs one fused kernel that draws its normals
+    in-kernel and never writes x to memory; it draws the "philox" stream, so its Phi equals the
+    tiled path's to its float32 rounding (about 1e-6), and is in law only what ``"legacy"``
+    gives; ``backend="torch"`` forces the tiled torch path everywhere.
 
     Args:
         process: the diffusion.
@@ -153,6 +155,7 @@ def streamed_design(
         seed: integer seed.
         workers: CPU threads (torch backend).
         backend: "auto", "torch" or "triton".
+        rng: the random stream of the tiled path, "philox" or "legacy".
 
     Returns:
         (n_times, len(powers)) tensor Phi_jb = (1/n) sum_i x_ij^q_b.
@@ -161,6 +164,7 @@ def streamed_design(
     n_paths = check_int("n_paths", n_paths, minimum=1)
     seed = check_seed("seed", seed)
     check_choice("backend", backend, BACKENDS)
+    rng = check_stream("rng", rng)
     times = check_times(times)
     fusable = isinstance(process, ABM | GBM | OU) and len(powers) <= 8 and max(powers) <= 8
     if backend != "torch" and times.is_cuda and fusable:
@@ -178,12 +182,31 @@ def streamed_design(
         )
     sums = times.new_zeros((times.shape[0], len(powers)))
 
-    def reduce(block: int, tile: int, values: PathValues) -> Design:
-        return power_sums(values, powers)
-
-    for _, tile, tile_sums in process.map_tiles(n_paths, times, seed, reduce, workers):
+    for _, tile, tile_sums in _tile_power_sums(process, n_paths, times, seed, powers, workers, rng):
         sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
     return sums / n_paths
+
+
+def _tile_power_sums(
+    process: AbstractProcess,
+    n_paths: int,
+    times: Times,
+    seed: int,
+    powers: tuple[int, ...],
+    workers: int | None,
+    rng: RandomStream,
+) -> Iterator[tuple[int, int, Design]]:
+    """(block, tile, sum over the tile's paths of x^q) for every tile: one compiled pass per
+    tile where the process has one (ABM, GBM, OU in float64 on the CPU, "philox" stream),
+    else the tiles' values reduced by ``power_sums``."""
+    fused = None
+    if rng == "philox":
+        fused = process.fused_power_sums(n_paths, times, seed, powers, workers)
+    if fused is not None:
+        return fused
+    return process.map_tiles(
+        n_paths, times, seed, lambda b, t, values: power_sums(values, powers), workers, rng
+    )
 
 
 def simulate_designs(
@@ -196,6 +219,7 @@ def simulate_designs(
     powers: Sequence[int],
     dtype: torch.dtype | str = torch.float64,
     workers: int | None = None,
+    rng: RandomStream = DEFAULT_STREAM,
 ) -> tuple[Times, Design]:
     """Times and power designs of R independent datasets, one per seed, in one call.
 
@@ -213,16 +237,14 @@ def simulate_designs(
     dtype = check_dtype("dtype", dtype)
     n_paths = check_int("n_paths", n_paths, minimum=1)
     seeds = [check_seed(f"seeds[{r}]", s) for r, s in enumerate(seeds)]
+    rng = check_stream("rng", rng)
     if not seeds:
         raise InputError("seeds", "[]", "at least one seed")
 
     def one(seed: int) -> tuple[Times, Design]:
         times = sample_times(n_times, horizon, seed=seed, dtype=dtype)
         sums = times.new_zeros((times.shape[0], len(powers)))
-        blocks = process.map_tiles(
-            n_paths, times, seed, lambda b, t, values: power_sums(values, powers), workers=1
-        )
-        for _, tile, tile_sums in blocks:
+        for _, tile, tile_sums in _tile_power_sums(process, n_paths, times, seed, powers, 1, rng):
             sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
         return times, sums / n_paths
 
@@ -260,6 +282,7 @@ class StreamedPaths:
         sample: the first ``min(n_paths, SAMPLE_PATHS)`` paths, exactly as simulated.
         peak: the largest |x| over all paths.
         workers: CPU threads that simulate (None: the default).
+        rng: the random stream of the paths' normals ("philox" or "legacy").
     """
 
     process: AbstractProcess
@@ -270,6 +293,7 @@ class StreamedPaths:
     sample: Paths
     peak: float
     workers: int | None = None
+    rng: RandomStream = DEFAULT_STREAM
 
     @classmethod
     def simulate(
@@ -282,12 +306,14 @@ class StreamedPaths:
         max_power: int,
         n_sample: int = SAMPLE_PATHS,
         workers: int | None = None,
+        rng: RandomStream = DEFAULT_STREAM,
     ) -> StreamedPaths:
         """Simulate ``n_paths`` paths at ``times`` and keep the sums of x^q up to
         ``max_power`` (twice the highest power of a design, for its intervals)."""
         n_paths = check_int("n_paths", n_paths, minimum=1)
         max_power = check_int("max_power", max_power, minimum=0)
         seed = check_seed("seed", seed)
+        rng = check_stream("rng", rng)
         times = check_times(times)
         powers = tuple(range(max_power + 1))
         sums = times.new_zeros((times.shape[0], max_power + 1))
@@ -303,11 +329,12 @@ class StreamedPaths:
 
         peak = 0.0
         for _, tile, (tile_sums, tile_peak) in process.map_tiles(
-            n_paths, times, seed, reduce, workers
+            n_paths, times, seed, reduce, workers, rng
         ):
             sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
             peak = max(peak, tile_peak)
-        return cls(process, times, n_paths, seed, sums, Paths(sample, times), peak, workers)
+        sample_paths = Paths(sample, times)
+        return cls(process, times, n_paths, seed, sums, sample_paths, peak, workers, rng)
 
     @property
     def n_times(self) -> int:
@@ -381,7 +408,7 @@ class StreamedPaths:
             return path_products(values, powers, transform, columns[times])
 
         for block, _, (tile_cross, tile_gram) in self.process.map_tiles(
-            self.n_paths, self.times, self.seed, reduce, self.workers
+            self.n_paths, self.times, self.seed, reduce, self.workers, self.rng
         ):
             paths = slice(block * PATH_BLOCK, block * PATH_BLOCK + tile_cross.shape[0])
             cross[paths] += tile_cross
@@ -406,7 +433,7 @@ class StreamedPaths:
             return torch.stack([by_power[q] for q in powers], dim=-1)
 
         for _, tile, tile_sums in self.process.map_tiles(
-            self.n_paths, self.times, self.seed, reduce, self.workers
+            self.n_paths, self.times, self.seed, reduce, self.workers, self.rng
         ):
             out[:, tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[1]] += tile_sums
         return out

@@ -118,7 +118,8 @@ def test_frontier_is_where_the_epoch_factor_crosses_one() -> None:
 def test_noise_free_runs_diverge_above_the_frontier_only() -> None:
     _, designs, targets = _data(0.0)
     first = batched_per_sample_sgd(designs, targets, lr=1.0, max_steps=1, seeds=SEEDS)
-    for factor, diverges in [(0.8, False), (1.25, True)]:
+    # just above: further up, dips of S reopen narrow stable windows (see divergence_frontier)
+    for factor, diverges in [(0.8, False), (1.05, True)]:
         lr = first.frontier * factor
         # the epoch factor's sign at the steps chosen: S < 0 contracts, S > 0 expands
         assert bool(((_log_factor(designs, lr) > 0) == diverges).all())

@@ -422,15 +422,21 @@ def test_blocks_are_not_copies_of_each_other() -> None:
 # --- Given normals ---------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("rng", ["philox", "legacy"])
 @pytest.mark.parametrize("name", ["abm", "gbm", "ou"])
-def test_values_from_normals_is_the_transition_the_sampler_uses(name: str) -> None:
-    # One block, one tile: sample_paths draws its normals from the stream (PATHS, 0, 0).
+def test_values_from_normals_is_the_transition_the_sampler_uses(name: str, rng: str) -> None:
+    # One block, one tile: "legacy" draws its normals from the stream (PATHS, 0, 0), "philox"
+    # from counters (time index, path // 4) keyed by the seed.
     process = PROCESSES[name]()
     times = _times(0.0, 0.1, 0.4, 0.4, 0.9, 2.0)
-    normals = _random.normals(31, (_random.PATHS, 0, 0), (50, 6), F64, torch.device("cpu"))
+    cpu = torch.device("cpu")
+    if rng == "legacy":
+        normals = _random.normals(31, (_random.PATHS, 0, 0), (50, 6), F64, cpu)
+    else:
+        normals = _random.counter_normals(31, 0, 0, (50, 6), F64, cpu)
     given = normals.clone()
     values = process.values_from_normals(normals, times)
-    assert torch.equal(values, process.sample_paths(50, times, seed=31).values)
+    assert torch.equal(values, process.sample_paths(50, times, seed=31, rng=rng).values)
     assert torch.equal(normals, given)
 
 

@@ -58,17 +58,19 @@ def philox4x32(
     return c0, c1, c2, c3
 
 
-def reference_normals(seed: int, n_paths: int, n_times: int) -> np.ndarray:
+def reference_normals(seed: int, n_paths: int, n_times: int, *, c2: int = 0) -> np.ndarray:
     """(n_paths, n_times) float64: the normals the kernel draws for ``seed``, by NumPy.
 
     Path 4 g + k at time j gets the k-th of the four normals made from Philox at counter
-    (j, g, 0, 0). Box-Muller is done in float64 from the same uniforms (the kernel uses float32
-    and fast hardware sin, cos and log2, so its normals differ from these by about 1e-6).
+    (j, g, c2, 0) (the kernel's c2 is 0; pathfit's CPU stream numbers other processes' normals
+    with c2 > 0). Box-Muller is done in float64 from the same uniforms (the kernel uses float32
+    and fast hardware sin, cos and log2, so its normals differ from these by about 1e-6; the
+    CPU generator, ``pathfit._philox``, by a few units in the last place).
     """
     groups = -(-n_paths // 4)
     c0 = np.broadcast_to(np.arange(n_times, dtype=np.uint64)[None, :], (groups, n_times))
     c1 = np.broadcast_to(np.arange(groups, dtype=np.uint64)[:, None], (groups, n_times))
-    i0, i1, i2, i3 = philox4x32(int(seed), c0, c1)
+    i0, i1, i2, i3 = philox4x32(int(seed), c0, c1, np.full_like(c0, c2))
 
     def radius(i: np.ndarray) -> np.ndarray:
         # u = fma(float32(i), 2^-32, 2^-33) rounded to float32, as in the kernel

@@ -1,18 +1,22 @@
 """The abstract diffusion process and the sampling entry points shared by every family.
 
 The paths are made tile by tile (``pathfit.processes.tiling``): the values do not depend on how
-the work is split, and memory stays at a few tiles whatever n_paths x n_times.
+the work is split, and memory stays at a few tiles whatever n_paths x n_times. Their normals come
+from the random stream ``rng`` names (``pathfit._random``): "philox" (the default, the GPU
+kernel's) or "legacy".
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
+import numpy as np
 import torch
 
-from pathfit import _random
+from pathfit import _philox, _random
+from pathfit._random import DEFAULT_STREAM, RandomStream, check_stream
 from pathfit._types import PathValues, Times
 from pathfit._validation import check_device, check_dtype, check_int, check_real, check_tensor
 from pathfit.exceptions import InputError
@@ -21,6 +25,11 @@ from pathfit.processes import tiling
 from pathfit.processes.tiling import PATH_BLOCK, TIME_TILE, check_times
 
 R = TypeVar("R")
+
+CUMULATIVE, CUMULATIVE_EXP, RECURSIVE = 0, 1, 2
+"""The exact transitions the compiled pass knows (``_fused_coefficients``): y_j = state +
+sum_(k <= j) (scale_k z_k + drift_k) (ABM), its exp (GBM, y = log x), and
+x_j - offset = decay_j (x_(j-1) - offset) + scale_j z_j (OU)."""
 
 
 class AbstractProcess(abc.ABC):
@@ -41,6 +50,12 @@ class AbstractProcess(abc.ABC):
         """Normals per path for a tile of ``times`` that starts after ``t_start``."""
         return times.shape[0]
 
+    def _counters(self, tile: int) -> tuple[int, int]:
+        """(first counter, third counter word) of tile ``tile``'s normals in the "philox"
+        stream: by default the tile's own normals numbered from 0, under c2 = tile + 1 (the
+        exact processes number theirs by time index instead, as the GPU kernel does)."""
+        return 0, tile + 1
+
     @abc.abstractmethod
     def _advance(
         self, z: PathValues, times: Times, t_start: float, state: torch.Tensor
@@ -52,14 +67,27 @@ class AbstractProcess(abc.ABC):
     # --- tiles ----------------------------------------------------------------------------
 
     def _tile(
-        self, seed: int, block: int, tile: int, times: Times, state: torch.Tensor
+        self,
+        seed: int,
+        block: int,
+        tile: int,
+        times: Times,
+        state: torch.Tensor,
+        rng: RandomStream = DEFAULT_STREAM,
     ) -> PathValues:
         """The values of one tile: the block's paths at the tile's times."""
         start = tile * TIME_TILE
         tile_times = times[start : start + TIME_TILE]
         t_start = float(times[start - 1]) if start > 0 else 0.0
         shape = (state.shape[0], self._n_normals(tile_times, t_start))
-        z = _random.normals(seed, (_random.PATHS, block, tile), shape, times.dtype, times.device)
+        if rng == "philox":
+            first_counter, c2 = self._counters(tile)
+            z = _random.counter_normals(
+                seed, block * PATH_BLOCK, first_counter, shape, times.dtype, times.device, c2
+            )
+        else:
+            key = (_random.PATHS, block, tile)
+            z = _random.normals(seed, key, shape, times.dtype, times.device)
         return self._advance(z.to(times.device), tile_times, t_start, state)
 
     def map_tiles(
@@ -69,6 +97,7 @@ class AbstractProcess(abc.ABC):
         seed: int,
         reduce: Callable[[int, int, PathValues], R],
         workers: int | None = None,
+        rng: RandomStream = DEFAULT_STREAM,
     ) -> Iterator[tuple[int, int, R]]:
         """Simulate ``n_paths`` paths at ``times`` tile by tile and yield
         (block, tile, reduce(block, tile, values)) for every tile, in a fixed order.
@@ -85,11 +114,13 @@ class AbstractProcess(abc.ABC):
                 the worker threads.
             workers: CPU threads (default: one per core where that pays, at most torch's
                 thread count).
+            rng: the random stream of the normals, "philox" or "legacy".
         """
         n_paths = check_int("n_paths", n_paths, minimum=1)
         times = check_times(times)
         seed = _random.resolve_seed(seed)
-        return self._map_tiles(n_paths, times, seed, reduce, workers)
+        rng = check_stream("rng", rng)
+        return self._map_tiles(n_paths, times, seed, reduce, workers, rng)
 
     def _map_tiles(
         self,
@@ -98,12 +129,13 @@ class AbstractProcess(abc.ABC):
         seed: int,
         reduce: Callable[[int, int, PathValues], R],
         workers: int | None,
+        rng: RandomStream = DEFAULT_STREAM,
     ) -> Iterator[tuple[int, int, R]]:
         return tiling.map_tiles(
             n_paths,
             times,
             lambda n: self._initial_state(n, times),
-            lambda block, tile, state: self._tile(seed, block, tile, times, state),
+            lambda block, tile, state: self._tile(seed, block, tile, times, state, rng),
             reduce,
             workers,
         )
@@ -115,6 +147,7 @@ class AbstractProcess(abc.ABC):
         *,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        rng: RandomStream = DEFAULT_STREAM,
     ) -> Iterator[PathValues]:
         """Yield the paths block by block: (<= PATH_BLOCK, n_times) tensors.
 
@@ -124,13 +157,16 @@ class AbstractProcess(abc.ABC):
         n_paths = check_int("n_paths", n_paths, minimum=1)
         times = check_times(times)
         # validated here, at the call, not at the first next(): _blocks is the generator
-        return self._blocks(n_paths, times, _random.resolve_seed(seed, generator))
+        seed = _random.resolve_seed(seed, generator)
+        return self._blocks(n_paths, times, seed, check_stream("rng", rng))
 
-    def _blocks(self, n_paths: int, times: Times, seed: int) -> Iterator[PathValues]:
+    def _blocks(
+        self, n_paths: int, times: Times, seed: int, rng: RandomStream
+    ) -> Iterator[PathValues]:
         n_tiles = tiling.n_tiles(times.shape[0])
         for block, n_block in enumerate(tiling.block_sizes(n_paths)):
             state = self._initial_state(n_block, times)
-            values = [self._tile(seed, block, tile, times, state) for tile in range(n_tiles)]
+            values = [self._tile(seed, block, tile, times, state, rng) for tile in range(n_tiles)]
             yield torch.cat(values, dim=1) if n_tiles > 1 else values[0]
 
     def sample_paths(
@@ -141,6 +177,7 @@ class AbstractProcess(abc.ABC):
         seed: int | None = None,
         generator: torch.Generator | None = None,
         workers: int | None = None,
+        rng: RandomStream = DEFAULT_STREAM,
     ) -> Paths:
         """Simulate ``n_paths`` paths observed at ``times`` (sorted, >= 0).
 
@@ -151,6 +188,9 @@ class AbstractProcess(abc.ABC):
             generator: alternatively, a torch generator from which the seed is drawn.
             workers: threads that fill tiles on the CPU (default: one per core, at most
                 torch's thread count).
+            rng: the random stream of the normals: "philox" (the default; the GPU kernel's
+                stream, the same paths on every device) or "legacy" (pathfit's earlier CPU
+                stream, to reproduce earlier results).
 
         Returns:
             Paths with ``values`` (n_paths, n_times).
@@ -158,15 +198,35 @@ class AbstractProcess(abc.ABC):
         n_paths = check_int("n_paths", n_paths, minimum=1)
         times = check_times(times)
         seed = _random.resolve_seed(seed, generator)
+        rng = check_stream("rng", rng)
         values = times.new_empty((n_paths, times.shape[0]))
 
         def store(block: int, tile: int, tile_values: PathValues) -> None:
             rows = slice(block * PATH_BLOCK, block * PATH_BLOCK + tile_values.shape[0])
             values[rows, tile * TIME_TILE : tile * TIME_TILE + tile_values.shape[1]] = tile_values
 
-        for _ in self._map_tiles(n_paths, times, seed, store, workers):
+        for _ in self._map_tiles(n_paths, times, seed, store, workers, rng):
             pass
         return Paths(values, times)
+
+    def fused_power_sums(
+        self,
+        n_paths: int,
+        times: Times,
+        seed: int,
+        powers: Sequence[int],
+        workers: int | None = None,
+    ) -> Iterator[tuple[int, int, torch.Tensor]] | None:
+        """(block, tile, sums) for every tile, as ``map_tiles`` with a reduction to
+        sum_i x_ij^q (tile_times, len(powers)), in one compiled pass per tile that never
+        writes the paths out; or None where there is no such pass (this family, float32 or
+        GPU times, no numba): then reduce ``map_tiles``' values. "philox" stream only.
+
+        A building block of ``pathfit.design``, like ``tiling.map_tiles``: it takes checked
+        arguments (n_paths >= 1, times from ``check_times``, a seed in [0, 2^64), non-empty
+        powers >= 0) and checks nothing itself, so that a small problem pays no second check.
+        """
+        return None
 
     # --- exact moments ----------------------------------------------------------------------
 
@@ -196,6 +256,68 @@ class AbstractProcess(abc.ABC):
 
 class AbstractExactProcess(AbstractProcess):
     """A process simulated with its exact transition between consecutive observation times."""
+
+    def _counters(self, tile: int) -> tuple[int, int]:
+        # one normal per time: counter j is time index j, the GPU kernel's layout
+        return tile * TIME_TILE, 0
+
+    def _fused_coefficients(
+        self, dt: Times
+    ) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, float] | None:
+        """(kind, scale, drift, decay, offset) of the compiled pass (``processes._fused``) over
+        gaps ``dt``, computed as ``_transform_normals`` computes them; None: no such pass."""
+        return None
+
+    def fused_power_sums(
+        self,
+        n_paths: int,
+        times: Times,
+        seed: int,
+        powers: Sequence[int],
+        workers: int | None = None,
+    ) -> Iterator[tuple[int, int, torch.Tensor]] | None:
+        if times.device.type != "cpu" or times.dtype != torch.float64:
+            return None
+        try:
+            from pathfit.processes import _fused  # imports numba: on first use only
+        except ImportError:  # pragma: no cover - numba is a dependency
+            return None
+        distinct = sorted(set(powers))
+        column = np.full(distinct[-1] + 1, -1, dtype=np.int64)
+        column[distinct] = np.arange(len(distinct))
+        order = [distinct.index(q) for q in powers]
+        k0, k1 = _philox.split_seed(seed)
+        tiles = []
+        for tile in range(tiling.n_tiles(times.shape[0])):
+            start = tile * TIME_TILE
+            tile_times = times[start : start + TIME_TILE]
+            t_start = times.new_full((1,), float(times[start - 1]) if start > 0 else 0.0)
+            coefficients = self._fused_coefficients(torch.diff(tile_times, prepend=t_start))
+            if coefficients is None:
+                return None
+            kind, scale, drift, decay, offset = coefficients
+            tiles.append((kind, scale.numpy(), drift.numpy(), decay.numpy(), offset))
+
+        def sums(block: int, tile: int, state: torch.Tensor) -> torch.Tensor:
+            kind, scale, drift, decay, offset = tiles[tile]
+            out = np.zeros((len(distinct), scale.shape[0]))
+            group = block * PATH_BLOCK // 4
+            first_counter = tile * TIME_TILE
+            _fused.tile_power_sums(
+                k0, k1, group, first_counter, kind, scale, drift, decay, offset,
+                state.numpy(), column, out,
+            )  # fmt: skip
+            return torch.from_numpy(out[order].T)
+
+        return tiling.map_tiles(
+            n_paths,
+            times,
+            lambda n: self._initial_state(n, times),
+            sums,
+            lambda block, tile, tile_sums: tile_sums,
+            workers,
+            torch_ops=False,
+        )
 
     @abc.abstractmethod
     def _transform_normals(
@@ -269,6 +391,7 @@ def simulate(
     generator: torch.Generator | None = None,
     dtype: torch.dtype | str = torch.float64,
     device: torch.device | str = "cpu",
+    rng: RandomStream = DEFAULT_STREAM,
 ) -> Paths:
     """Draw random observation times on (0, horizon] and simulate paths observed at them.
 
@@ -280,4 +403,4 @@ def simulate(
     """
     seed = _random.resolve_seed(seed, generator)
     times = sample_times(n_times, horizon, seed=seed, dtype=dtype, device=device)
-    return process.sample_paths(n_paths, times, seed=seed)
+    return process.sample_paths(n_paths, times, seed=seed, rng=rng)

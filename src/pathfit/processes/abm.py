@@ -8,7 +8,7 @@ import torch
 
 from pathfit._types import PathValues, Times
 from pathfit._validation import check_real
-from pathfit.processes._base import AbstractExactProcess
+from pathfit.processes._base import CUMULATIVE, AbstractExactProcess
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,6 +35,11 @@ class ABM(AbstractExactProcess):
     ) -> None:
         z.mul_(self.sigma * dt.sqrt()).add_(self.mu * dt).cumsum_(dim=1).add_(state.unsqueeze(1))
         state.copy_(z[:, -1])
+
+    def _fused_coefficients(
+        self, dt: Times
+    ) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        return CUMULATIVE, self.sigma * dt.sqrt(), self.mu * dt, dt, 0.0
 
     def mean(self, t: Times) -> Times:
         return self.x0 + self.mu * t

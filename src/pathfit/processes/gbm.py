@@ -9,7 +9,7 @@ import torch
 
 from pathfit._types import PathValues, Times
 from pathfit._validation import check_real
-from pathfit.processes._base import AbstractExactProcess
+from pathfit.processes._base import CUMULATIVE_EXP, AbstractExactProcess
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +41,12 @@ class GBM(AbstractExactProcess):
         z.mul_(self.sigma * dt.sqrt()).add_(log_drift).cumsum_(dim=1).add_(state.unsqueeze(1))
         state.copy_(z[:, -1])
         z.exp_()
+
+    def _fused_coefficients(
+        self, dt: Times
+    ) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        log_drift = (self.mu - 0.5 * self.sigma**2) * dt
+        return CUMULATIVE_EXP, self.sigma * dt.sqrt(), log_drift, dt, 0.0
 
     def mean(self, t: Times) -> Times:
         return self.x0 * torch.exp(self.mu * t)

@@ -8,7 +8,7 @@ import torch
 
 from pathfit._types import PathValues, Times
 from pathfit._validation import check_real
-from pathfit.processes._base import AbstractExactProcess
+from pathfit.processes._base import RECURSIVE, AbstractExactProcess
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +45,13 @@ class OU(AbstractExactProcess):
             z[:, j] = deviation
         z.add_(self.mu)
         state.copy_(z[:, -1])
+
+    def _fused_coefficients(
+        self, dt: Times
+    ) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        decay = torch.exp(-self.theta * dt)
+        scale = self.sigma * torch.sqrt(-torch.expm1(-2 * self.theta * dt) / (2 * self.theta))
+        return RECURSIVE, scale, dt, decay, float(self.mu)
 
     def mean(self, t: Times) -> Times:
         return self.mu + (self.x0 - self.mu) * torch.exp(-self.theta * t)

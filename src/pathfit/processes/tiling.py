@@ -51,6 +51,8 @@ def map_tiles(
     fill: Callable[[int, int, torch.Tensor], PathValues],
     reduce: Callable[[int, int, PathValues], R],
     workers: int | None = None,
+    *,
+    torch_ops: bool = True,
 ) -> Iterator[tuple[int, int, R]]:
     """Yield (block, tile, reduce(block, tile, values)) for every tile, tile by tile and
     block by block within a tile (a fixed order, whatever the threads do).
@@ -65,6 +67,10 @@ def map_tiles(
             the block's state, which it updates to the state at the tile's last time.
         reduce: what to keep of a tile's values.
         workers: threads on the CPU (None: ``default_workers()`` where that pays, else one).
+        torch_ops: whether ``fill`` and ``reduce`` run torch operators: then torch runs on
+            one thread meanwhile. A compiled fill says False: changing torch's thread count
+            costs the next vectorized torch function (exp, sqrt) milliseconds to restart its
+            pool, more than a small problem takes in all.
     """
     states = [initial_state(n) for n in block_sizes(n_paths)]
     workers = _workers(workers, len(states), n_paths * times.shape[0], times.device)
@@ -72,7 +78,7 @@ def map_tiles(
     def work(block: int, tile: int) -> R:
         return reduce(block, tile, fill(block, tile, states[block]))
 
-    with torch_threads(1 if times.device.type == "cpu" else None):
+    with torch_threads(1 if times.device.type == "cpu" and torch_ops else None):
         # A tile is small: torch's own threads would only fight ours for the cores.
         if workers == 1:
             for tile in range(n_tiles(times.shape[0])):
