@@ -44,17 +44,22 @@ class ReportFigure:
     css_height: int = round(figures.FIGSIZE[1] * figures.DPI)
 
 
+PALETTE = 256
+"""Colours of the report's PNGs: a palette this size looks the same as full colour on these
+figures (flat colours, antialiased edges) at a third to a quarter of the bytes."""
+
+
 def report_figure(filename: str, title: str, caption: str, fig: Figure) -> ReportFigure:
     """``fig`` rendered at ``SCALE`` times its size, to be shown at its size in CSS pixels."""
     width, height = fig.get_size_inches() * fig.dpi
-    return ReportFigure(
-        filename, title, caption, png_bytes(fig, scale=SCALE), round(width), round(height)
-    )
+    png = png_bytes(fig, scale=SCALE, colors=PALETTE)
+    return ReportFigure(filename, title, caption, png, round(width), round(height))
 
 
-def png_bytes(fig: Figure, *, scale: float = 1) -> bytes:
+def png_bytes(fig: Figure, *, scale: float = 1, colors: int | None = None) -> bytes:
     """The figure as PNG bytes (no software tag, so that equal figures give equal bytes),
-    ``scale`` times its size in pixels (its dpi times ``scale``).
+    ``scale`` times its size in pixels (its dpi times ``scale``), in full colour or, with
+    ``colors``, as an opaque PNG of a palette of that many colours.
 
     Drawn once on its own Agg canvas: ``savefig`` would draw a figure that has a layout engine
     twice (once to lay it out, once to paint). A figure of one axes under constrained layout
@@ -67,7 +72,14 @@ def png_bytes(fig: Figure, *, scale: float = 1) -> bytes:
     canvas = FigureCanvasAgg(fig)
     lay_out(fig, canvas.get_renderer())
     buffer = io.BytesIO()
-    canvas.print_png(buffer, metadata={"Software": None})
+    if colors is None:
+        canvas.print_png(buffer, metadata={"Software": None})
+        return buffer.getvalue()
+    from PIL import Image  # matplotlib's own dependency
+
+    canvas.draw()
+    image = Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB")
+    image.quantize(colors, method=Image.Quantize.FASTOCTREE).save(buffer, format="png")
     return buffer.getvalue()
 
 
