@@ -318,3 +318,21 @@ def test_one_colour_per_method_in_every_figure(constant_run) -> None:
         }
         assert colours["gradient"] == OKABE_ITO["green"]
         assert colours["pointwise_mlp"] == OKABE_ITO["orange"]
+
+
+def test_a_stable_per_sample_fit_shows_the_curvature_alone(poly_run) -> None:
+    config = {
+        "sampling": {"n_paths": 20, "n_times": 200},
+        "methods": {"run": ["gradient"], "gradient": {"mode": "per_sample", "max_steps": 400}},
+    }
+    out = run_experiment(parse_config(config))
+    assert out.methods[0].status != "diverged"
+    title, caption, fig = build._stability_figure(out)
+    assert title == "Stability of per-sample gradient training"
+    (ax,) = fig.axes
+    lr = out.methods[0].result.stability.step
+    assert f"gradient steps at lr = {lr:.3g}: 2/lr = {2 / lr:.4g} is above every" in caption
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)
+    # full-batch fits and networks, none diverged: no stability figure at all
+    assert build._stability_figure(poly_run) is None
+    assert "gradient.png" not in {f.filename for f in build_figures(poly_run)}

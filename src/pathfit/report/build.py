@@ -275,71 +275,95 @@ def steps_per_epoch(method: MethodOutcome, n_times: int) -> int | None:
     return 1
 
 
+_POSITIONS = ("Left", "Right", "Bottom left", "Bottom right")
+
+
 def _stability_figure(out: RunOutcome) -> tuple[str, str, Figure] | None:
     """The figure that says why a gradient fit diverged (or why a per-sample one is stable):
     the per-sample curvature against 2/lr, and each diverged fit's trajectory on its own axes.
-    None when no fit trains on single samples and none diverged."""
+    None when no fit trains on single samples and none diverged.
+
+    Returns:
+        the title, the caption and the figure.
+    """
     times = figures.to_numpy(out.targets.times)
     curvature: np.ndarray | None = None
     steps: dict[str, float] = {}
     for method in out.methods:
         values = per_sample_curvature(method, out)
-        if values is not None and method.result is not None and method.result.stability:
-            curvature = values if curvature is None else curvature
-            steps[method.name] = method.result.stability.step
+        stability = None if method.result is None else method.result.stability
+        if values is None or stability is None:
+            continue
+        if curvature is None:
+            curvature = values
+        if np.array_equal(values, curvature):  # the same design: the same curvature
+            steps[method.name] = stability.step
     diverged = [m for m in out.methods if m.status == "diverged" and m.result is not None]
-    n_panels = (curvature is not None) + len(diverged)
+    n_panels = (curvature is not None) + len(diverged[:3])
     if n_panels == 0:
         return None
     rows = math.ceil(n_panels / 2)
     fig, panels = figures.panel_figure(rows, min(n_panels, 2), 0.6 + 3.2 * rows)
+    for extra in panels[n_panels:]:
+        extra.set_visible(False)
+    positions = iter(_POSITIONS if n_panels > 1 else ("",))
     sentences = []
     if curvature is not None:
         figures.plot_curvature(times, curvature, steps, ax=panels.pop(0))
         L = float(curvature.max())
+        where = next(positions)
         sentences.append(
-            "Left: the curvature 2|Phi_j|^2 of the loss of each sample j against its time "
-            "(Phi_j, the design row; for one lambda Phi_j = (1/n) sum_i x_ij^2). A step of "
-            "size lr on sample j multiplies the error along Phi_j by 1 - lr 2|Phi_j|^2, which "
-            "is larger than 1 in size where the curvature is above 2/lr (shaded)."
+            f"{where + ': t' if where else 'T'}he curvature 2|Phi_j|^2 of the loss of each "
+            "sample j against its time (Phi_j, the design row; for one lambda Phi_j = (1/n) "
+            "sum_i x_ij^2). A step of size lr on sample j multiplies the error along Phi_j by "
+            "1 - lr 2|Phi_j|^2, which is larger than 1 in size where the curvature is above "
+            "2/lr (shaded)."
         )
         for name, lr in steps.items():
             unstable = curvature > 2 / lr
-            where = ""
             if unstable.any():
-                where = (
-                    f": {unstable.mean():.0%} of the times, the first at t = "
-                    f"{float(times[unstable].min()):.3g}"
+                sentences.append(
+                    f"{name} steps at lr = {lr:.3g}, so 2/lr = {2 / lr:.4g}: unstable samples "
+                    f"are {unstable.mean():.0%} of the times, the first at t = "
+                    f"{float(times[unstable].min()):.3g}."
                 )
-            sentences.append(
-                f"{name} steps at lr = {lr:.3g}, so 2/lr = {2 / lr:.4g}; unstable samples{where}."
-                if unstable.any()
-                else f"{name} steps at lr = {lr:.3g}: 2/lr = {2 / lr:.4g} is above every "
-                "sample's curvature, a stable step."
-            )
+            else:
+                sentences.append(
+                    f"{name} steps at lr = {lr:.3g}: 2/lr = {2 / lr:.4g} is above every "
+                    "sample's curvature, a stable step."
+                )
         sentences.append(f"The largest curvature L = {L:.4g} allows only lr < 2/L = {2 / L:.3g}.")
     truth = true_lambda(out)
-    for method in diverged:
+    for method in diverged[:3]:
         assert method.result is not None
+        n_steps = method.result.steps
         per_epoch = steps_per_epoch(method, out.targets.times.shape[0])
         figures.plot_divergence(method.result, truth, ax=panels.pop(0), steps_per_epoch=per_epoch)
         what = "distance from the truth" if truth is not None else "estimate"
+        where = next(positions)
         sentences.append(
-            f"{'Right' if curvature is not None and len(diverged) == 1 else 'Then'}: "
-            f"{method.name}'s {what} by step, on its own log scale, until the loss stopped being "
-            f"finite at step {method.result.steps}."
+            f"{where + ': ' if where else ''}{method.name}'s {what} by step, on its own log "
+            f"scale, until the loss stopped being finite at step {n_steps}."
         )
         if per_epoch is not None and per_epoch > 1:
             sentences.append(
                 f"An epoch here is one pass over the {out.targets.times.shape[0]} times "
-                f"({per_epoch} steps), so step {method.result.steps} is "
-                f"{method.result.steps / per_epoch:.2g} epochs. The seed's 'exploded after about "
-                "20 epochs' counted its own epochs, whose length, step size and data are not "
-                "recorded here, so the two counts cannot be matched; the cause, a step above "
-                "2/L, is the one shown."
+                f"({per_epoch} steps), so step {n_steps} is {n_steps / per_epoch:.2g} epochs."
             )
+        if method.name == "seed_sgd":
+            sentences.append(
+                "The seed's 'exploded after about 20 epochs' counted its own epochs, whose "
+                "length, step size and data are not recorded here, so the two counts cannot be "
+                "matched; the cause, a step above 2/L, is the one shown."
+            )
+    if len(diverged) > 3:
+        sentences.append(
+            "Also diverged, not drawn: " + ", ".join(m.name for m in diverged[3:]) + "."
+        )
     title = (
         f"Why {diverged[0].name} diverged"
+        if len(diverged) == 1
+        else "Why " + ", ".join(m.name for m in diverged) + " diverged"
         if diverged
         else "Stability of per-sample gradient training"
     )
