@@ -202,11 +202,12 @@ def test_exact_fits_show_their_relative_error() -> None:
     labels = ax.get_legend_handles_labels()[1]
     assert "gradient (100 of 100 exactly 0)" in labels
     assert any(label.startswith("exactly 0, drawn at") for label in labels)
-    # a fit off by 1% is drawn with the data itself, the observations on top
+    # a fit off by 1% is drawn with the data itself, the observations under the fits
     _fig, ax = plot_targets_fit(t, k, {"least_squares": 1.01 * k})
     assert ax.get_yscale() == "linear" and ax.get_ylabel() == "$k_j$"
     (dots,) = ax.collections
-    assert dots.get_zorder() > max(line.get_zorder() for line in ax.get_lines())
+    assert dots.get_zorder() < min(line.get_zorder() for line in ax.get_lines())
+    assert dots.get_offsets().shape == (t.size, 2)
 
 
 def _ar1(rho: float, n: int, seed: int) -> np.ndarray:

@@ -291,12 +291,22 @@ def plot_targets_fit(
                 to_numpy(k_hat),
                 color=method_color(name, b),
                 linestyle=_LINESTYLES[b % len(_LINESTYLES)],
-                linewidth=1.5,
+                linewidth=1.3,
                 label=f"{name} (fit)",
                 zorder=2,
             )
-        # the observations on top, small and dark, so that the fits do not hide them
-        ax.scatter(t, observed, s=4, color="black", alpha=0.5, label=f"{K_J} observed", zorder=3)
+        # the observations under the fits, grey and larger than the lines are wide, so that
+        # each shows around the lines, and the lines through a cloud of many
+        ax.scatter(
+            t,
+            observed,
+            s=9,
+            color="#888888",
+            alpha=0.45,
+            linewidths=0,
+            label=f"{K_J} observed",
+            zorder=1,
+        )
         _finish(ax, "Observed and fitted targets", "time $t$", K_J)
         return fig, ax
     nonzero = observed != 0
@@ -892,5 +902,6 @@ def plot_lambda_x(
     _min_span(
         ax, [to_numpy(v) for v in curves.values()] + ([] if truth is None else [to_numpy(truth)])
     )
-    _finish(ax, r"$\hat\lambda(x)$: learned and true", "$x$ (path value)", r"$\lambda(x)$")
+    title = r"$\hat\lambda(x)$: learned" + (" (truth unknown)" if truth is None else " and true")
+    _finish(ax, title, "$x$ (path value)", r"$\lambda(x)$")
     return fig, ax
