@@ -337,3 +337,13 @@ def test_a_stable_per_sample_fit_shows_the_curvature_alone(poly_run) -> None:
     # full-batch fits and networks, none diverged: no stability figure at all
     assert build._stability_figure(poly_run) is None
     assert "gradient.png" not in {f.filename for f in build_figures(poly_run)}
+
+
+def test_residuals_draw_on_given_panels() -> None:
+    t = np.linspace(0, 1, 50)
+    fig = Figure()
+    grid = fig.subplots(1, 2)  # an array of axes, as Figure.subplots gives it
+    got_fig, panels = plot_residuals(t, {"a": np.sin(t), "b": 1e-3 * np.cos(t)}, grid)
+    assert got_fig is fig and panels == list(grid)
+    assert [ax.get_title() for ax in grid] == ["a", "b"]
+    assert grid[1].get_ylim()[1] < 2e-3  # its own scale

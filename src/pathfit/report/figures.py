@@ -384,7 +384,7 @@ def residual_panels(n: int) -> tuple[Figure, list[Axes]]:
 def plot_residuals(
     times: Any,
     residuals: Mapping[str, Any],
-    ax: Axes | Sequence[Axes] | None = None,
+    ax: Axes | Sequence[Axes] | np.ndarray | None = None,
     *,
     k: Any = None,
     intervals: Mapping[str, str | None] | None = None,
@@ -408,7 +408,7 @@ def plot_residuals(
     """
     t = to_numpy(times)
     scale = float(np.abs(to_numpy(k)).max()) if k is not None and np.size(k) else None
-    if ax is not None and not isinstance(ax, Sequence):
+    if ax is not None and not isinstance(ax, Sequence | np.ndarray):  # one axes for all
         return _residuals_symlog(t, residuals, ax, scale)
     if ax is None and len(residuals) == 1:  # one method: the report's usual figure
         fig, single = _axes(None)
@@ -416,7 +416,8 @@ def plot_residuals(
     elif ax is None:
         fig, panels = residual_panels(len(residuals))
     else:
-        fig, panels = ax[0].figure, list(ax)
+        panels = list(np.ravel(ax))  # a list, or an array from Figure.subplots
+        fig = panels[0].figure
     for b, (panel, (name, r)) in enumerate(zip(panels, residuals.items(), strict=True)):
         values = to_numpy(r)
         rms = float(np.sqrt(np.mean(values**2))) if values.size else 0.0
