@@ -2,11 +2,11 @@
 
 Every function takes its data plus ``ax=None`` and returns ``(fig, ax)``: with an ``ax`` it draws
 there and returns that axes' figure, without one it makes a figure ``FIGSIZE`` inches wide at
-``DPI`` (the report renders it at twice that resolution). A figure of several panels
-(:func:`plot_residuals`) takes and returns a list of axes. matplotlib is imported inside the
-functions, never at import time, and figures are made with ``matplotlib.figure.Figure`` (the Agg
-canvas, no pyplot and no global state), so that importing pathfit never needs matplotlib and a
-report can be built in any thread.
+``DPI`` (the report renders it at twice that resolution). :func:`plot_residuals` draws one
+panel per method: it takes and returns a list of axes (given one axes, it puts every method
+there). matplotlib is imported inside the functions, never at import time, and figures are made
+with ``matplotlib.figure.Figure`` (the Agg canvas, no pyplot and no global state), so that
+importing pathfit never needs matplotlib and a report can be built in any thread.
 
 Colours are Okabe-Ito's, one per method and the same in every figure (and in the study's maps),
 distinguishable with every common colour-vision deficiency.
@@ -76,9 +76,7 @@ _LINESTYLES = ("-", "--", "-.", ":")
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 _GREY = "#666666"
 
-LAM_HAT = r"$\hat\lambda$"
 K_J = r"$k_j$"
-K_HAT_J = r"$\hat k_j$"
 CURVATURE = r"$2|\Phi_j|^2$"
 
 
@@ -316,7 +314,7 @@ def plot_targets_fit(
             _Trace(name, method_color(name, b), t[nonzero], r, "none", _MARKERS[b % len(_MARKERS)])
             for b, (name, r) in enumerate(relative.items())
         ],
-        steps=False,
+        note=False,
     )
     _finish(
         ax,
@@ -504,12 +502,13 @@ class _Trace:
     marker: str | None = "o"
 
 
-def _draw_log_traces(ax: Axes, traces: list[_Trace], *, steps: bool = True) -> list[float]:
+def _draw_log_traces(ax: Axes, traces: list[_Trace], *, note: bool = True) -> list[float]:
     """Draw ``traces`` on a log y axis; returns the last x of each (for the step axis).
 
-    Exact zeros are drawn one decade below the smallest positive value (a down-triangle,
-    with a legend entry that says so); values above ``LOG_CEILING`` at the ceiling. A trace of
-    one point is drawn as a large marker labelled with its value, not a dot.
+    Exact zeros are drawn one decade below the smallest positive value (open down-triangles,
+    or ticks where there are many, with a legend entry that says so); values above
+    ``LOG_CEILING`` at the ceiling. A trace of one point is drawn as a large marker labelled
+    with its value, not a dot. With ``note``, an axes left empty says so.
     """
     kept = [(tr, np.isfinite(tr.y)) for tr in traces]
     positive = np.concatenate([tr.y[k & (tr.y > 0)] for tr, k in kept] or [np.empty(0)])
@@ -529,7 +528,8 @@ def _draw_log_traces(ax: Axes, traces: list[_Trace], *, steps: bool = True) -> l
         label = trace.label
         if points and zero.any():
             label += f" ({int(zero.sum())} of {len(x)} exactly 0)"
-        many_zeros = many_zeros or int(zero.sum()) > 30
+        many = int(zero.sum()) > 30
+        many_zeros = many_zeros or many
         ax.plot(
             x[~zero] if points else x,
             y[~zero] if points else y,
@@ -542,7 +542,6 @@ def _draw_log_traces(ax: Axes, traces: list[_Trace], *, steps: bool = True) -> l
             label=label,
         )
         if zero.any():
-            many = int(zero.sum()) > 30
             ax.plot(
                 x[zero],
                 y[zero],
@@ -584,7 +583,7 @@ def _draw_log_traces(ax: Axes, traces: list[_Trace], *, steps: bool = True) -> l
     if plotted:
         _log_limits(ax, plotted)  # first: set_yscale would autoscale and overflow
         ax.set_yscale("log")
-    if steps and not plotted:
+    if note and not plotted:
         _note(ax, "nothing recorded to show")
     return last
 
@@ -775,7 +774,8 @@ def plot_curvature(
                 color=color,
                 alpha=0.25,
                 linewidth=0,
-                label=f"unstable: {unstable.mean():.0%} of times",
+                label=f"unstable{'' if len(steps) == 1 else f' for {name}'}: "
+                f"{unstable.mean():.0%} of times",
             )
         top = max(top, level)
     if c.size:
@@ -809,8 +809,8 @@ def plot_divergence(
     steps_per_epoch: int | None = None,
 ) -> tuple[Figure, Axes]:
     """A diverged fit's trajectory on its own log axis: its distance from the truth (or the
-    size of its estimate) by step, ending in a cross where the loss stopped being finite; a
-    second step axis in epochs when one is defined.
+    size of its estimate) by step, ending in a cross at its last finite value; the step where it
+    stopped also in epochs when one is defined.
 
     Args:
         result: the diverged fit.
@@ -835,8 +835,6 @@ def plot_divergence(
         0.03, 0.96, where, transform=ax.transAxes, ha="left", va="top", fontsize=7.5, color=color
     )
     ax.set_xlim(0.0, 1.04 * max(float(x), 1.0))
-    if ax.get_legend() is not None:
-        ax.get_legend().remove()
     _finish(
         ax,
         f"{result.method}: {where.splitlines()[0]}",
