@@ -347,3 +347,18 @@ def test_residuals_draw_on_given_panels() -> None:
     assert got_fig is fig and panels == list(grid)
     assert [ax.get_title() for ax in grid] == ["a", "b"]
     assert grid[1].get_ylim()[1] < 2e-3  # its own scale
+
+
+def test_a_far_wider_second_band_is_cut_at_the_axes() -> None:
+    x = np.linspace(-1, 1, 50)
+    curves = {"least_squares (degree 2)": x**2, "pointwise_mlp": x**2 + 0.01}
+    narrow = (x**2 - 0.1, x**2 + 0.1, "95% band (least_squares, classical)")
+    wide = (x**2 - 10, x**2 + 10, "95% band (pointwise_mlp, hac)")
+    _, ax = plot_lambda_x(x, curves, x**2, narrow[:2])
+    assert build._cut_wide_bands(ax, curves, x**2, [narrow, wide]) == [wide[2]]
+    low, high = ax.get_ylim()
+    assert -1 < low <= -0.1 and 1.1 <= high < 2  # the curves, the truth and the first band
+    _, ax = plot_lambda_x(x, curves, x**2, narrow[:2])
+    before = ax.get_ylim()
+    assert build._cut_wide_bands(ax, curves, x**2, [narrow, (x**2 - 0.2, x**2 + 0.2, "b")]) == []
+    assert ax.get_ylim() == before

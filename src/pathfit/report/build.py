@@ -241,6 +241,26 @@ def _second_band(ax: Axes, grid: np.ndarray, band: Band) -> None:
     ax.legend(fontsize=7.5, framealpha=0.9)
 
 
+def _cut_wide_bands(
+    ax: Axes, curves: dict[str, np.ndarray], truth: np.ndarray | None, bands: list[Band]
+) -> list[str]:
+    """Fit the y axis to the curves, the truth and the first band when a second band is far
+    wider (a network's band where the data hardly see lambda(x), near x = 0), so that the
+    curves are not squeezed into a strip; returns the labels of the bands cut."""
+    core = [*curves.values(), *([] if truth is None else [truth]), *(bands[0][:2] if bands else [])]
+    low = min(float(np.min(v)) for v in core)
+    high = max(float(np.max(v)) for v in core)
+    pad = 0.25 * (high - low)
+    cut = [
+        label
+        for lower, upper, label in bands[1:]
+        if float(np.min(lower)) < low - 2 * pad or float(np.max(upper)) > high + 2 * pad
+    ]
+    if cut and pad > 0:
+        ax.set_ylim(low - pad, high + pad)
+    return cut if pad > 0 else []
+
+
 def _history(method: MethodOutcome) -> bool:
     r = method.result
     return r is not None and r.history is not None and bool(r.history.step)
@@ -481,6 +501,7 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
         )
         for band in bands[1:]:
             _second_band(ax, grid, band)
+        cut = _cut_wide_bands(ax, curves, truth_x, bands)
         caption = (
             "lambda(x) as learned by the fits of this run's target, over the central 98% of the "
             "observed x"
@@ -503,5 +524,11 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
             )
         elif not bands:
             caption += " No fit gave a band, so the wiggles carry no measure of their uncertainty."
+        if cut:
+            caption += (
+                " The axes hold the curves, the truth and the first band; "
+                + " and ".join(f"the {label}" for label in cut)
+                + " reaches beyond them where it is wider."
+            )
         add("lambda_x.png", "lambda(x)", caption, fig)
     return built
