@@ -12,6 +12,7 @@ work, is checked here too; its statistics are in tests/test_philox_statistics.py
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -44,7 +45,11 @@ STORED = [
 
 
 def _fill(seed: int, first_path: int, first_counter: int, shape, c2: int = 0) -> np.ndarray:
-    return _philox.fill_normals(seed, first_path, first_counter, np.empty(shape), c2=c2)
+    """The compiled kernel's normals (``fill_normals`` draws its first ones with torch)."""
+    out = np.empty(shape)
+    k0, k1 = _philox.split_seed(seed)
+    _philox._fill_kernel()(k0, k1, first_path // 4, c2, first_counter, out)
+    return out
 
 
 def _assert_ulp_close(a: np.ndarray, b: np.ndarray) -> None:
@@ -140,7 +145,20 @@ def test_the_third_counter_word_names_an_other_stream() -> None:
 
 def test_first_path_must_keep_groups_of_four_together() -> None:
     with pytest.raises(ValueError, match="multiple of 4"):
-        _fill(1, 2, 0, (4, 4))
+        _philox.fill_normals(1, 2, 0, np.empty((4, 4)))
+
+
+def test_fill_normals_gives_the_kernels_bits_before_and_after_it_is_loaded(monkeypatch) -> None:
+    expected = _fill(21, 4, 9, (10, 300))
+    monkeypatch.setattr(_philox, "_FILL", None)
+    monkeypatch.delitem(sys.modules, "pathfit._philox._cpu")
+    monkeypatch.setattr(_philox, "_drawn_by_torch", 0)
+    by_torch = _philox.fill_normals(21, 4, 9, np.empty((10, 300)))
+    assert _philox._FILL is None and _philox._drawn_by_torch == 3000
+    monkeypatch.setattr(_philox, "_drawn_by_torch", _philox.TORCH_BUDGET)
+    by_kernel = _philox.fill_normals(21, 4, 9, np.empty((10, 300)))
+    assert _philox._FILL is not None
+    assert np.array_equal(by_torch, expected) and np.array_equal(by_kernel, expected)
 
 
 def test_largest_normal_is_the_radius_of_the_smallest_uniform() -> None:

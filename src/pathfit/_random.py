@@ -110,8 +110,9 @@ def counter_normals(
     (a multiple of 4), column t counter ``first_counter + t``; ``c2`` the counter's third word.
 
     Made in float64 (cast to ``dtype`` after). On the CPU by the compiled kernel, which
-    releases the GIL, so the tiling engine's threads fill tiles in parallel; on a GPU by torch
-    operators on the device.
+    releases the GIL, so the tiling engine's threads fill tiles in parallel (a process's first
+    2^21 normals by torch operators, the same bits, so that a small run never loads numba); on
+    a GPU by torch operators on the device.
     """
     if device.type == "cpu":
         buffer = np.empty(shape, dtype=np.float64)

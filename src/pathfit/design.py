@@ -29,6 +29,7 @@ from pathfit.processes.tiling import (
     TIME_TILE,
     check_times,
     default_workers,
+    resolve_workers,
     torch_threads,
 )
 
@@ -182,6 +183,10 @@ def streamed_design(
         )
     sums = times.new_zeros((times.shape[0], len(powers)))
 
+    if rng == "philox" and resolve_workers(workers, n_paths, times) == 1:
+        total = process.fused_power_sums_total(n_paths, times, seed, powers)
+        if total is not None:  # one compiled call: no per-tile overhead
+            return total.to(times.dtype) / n_paths
     for _, tile, tile_sums in _tile_power_sums(process, n_paths, times, seed, powers, workers, rng):
         sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
     return sums / n_paths
@@ -249,6 +254,14 @@ def simulate_designs(
         return times, sums / n_paths
 
     workers = max(1, min(len(seeds), workers or default_workers()))
+    if rng == "philox":
+        # the times first, then every dataset's paths in one compiled call per thread: a
+        # dataset of the seed's size (1e5 points) takes about 0.5 ms, too little to share out
+        # one by one (each dataset's Python would hold the others up)
+        times = torch.stack([sample_times(n_times, horizon, seed=s, dtype=dtype) for s in seeds])
+        sums = process.fused_power_sums_datasets(n_paths, times, seeds, powers, workers)
+        if sums is not None:
+            return times, sums / n_paths
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, seeds))
     return torch.stack([t for t, _ in results]), torch.stack([d for _, d in results])

@@ -23,6 +23,7 @@ tests/test_philox.py keeps a table of its values.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -60,6 +61,11 @@ def split_seed(seed: int) -> tuple[int, int]:
 
 _FILL = None
 _NO_NUMBA = False
+TORCH_BUDGET = 1 << 21
+"""Normals drawn with torch operators before the compiled kernel is loaded (about 0.1 s of
+them): loading numba and the kernel from its cache takes about a second, which a small run
+(the seed's 100 x 1000 is 1e5 normals) should not pay. Both give the same bits."""
+_drawn_by_torch = 0
 
 
 def _fill_kernel():
@@ -84,7 +90,13 @@ def fill_normals(
     must be a multiple of 4 (the paths of one Philox call stay together)."""
     if first_path % 4:
         raise ValueError(f"first_path must be a multiple of 4, got {first_path}")
-    kernel = _fill_kernel()
+    global _drawn_by_torch
+    loaded = _FILL is not None or f"{__name__}._cpu" in sys.modules
+    if not loaded and _drawn_by_torch + out.size <= TORCH_BUDGET:
+        _drawn_by_torch += out.size  # a race here only moves the switch a little
+        kernel = None
+    else:
+        kernel = _fill_kernel()
     if kernel is None:
         out[...] = torch_normals(seed, first_path, first_counter, out.shape, c2=c2).numpy()
     else:

@@ -9,7 +9,9 @@ kernel's) or "legacy".
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -228,6 +230,25 @@ class AbstractProcess(abc.ABC):
         """
         return None
 
+    def fused_power_sums_total(
+        self, n_paths: int, times: Times, seed: int, powers: Sequence[int]
+    ) -> torch.Tensor | None:
+        """The sum of ``fused_power_sums``' tiles, (n_times, len(powers)), in one compiled
+        call on the calling thread; or None where there is no compiled pass."""
+        return None
+
+    def fused_power_sums_datasets(
+        self,
+        n_paths: int,
+        times: Times,
+        seeds: Sequence[int],
+        powers: Sequence[int],
+        workers: int,
+    ) -> torch.Tensor | None:
+        """``fused_power_sums_total`` of R datasets at once, (R, n_times, len(powers)); None
+        where there is no compiled pass."""
+        return None
+
     # --- exact moments ----------------------------------------------------------------------
 
     def mean(self, t: Times) -> Times:
@@ -262,10 +283,12 @@ class AbstractExactProcess(AbstractProcess):
         return tile * TIME_TILE, 0
 
     def _fused_coefficients(
-        self, dt: Times
-    ) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, float] | None:
-        """(kind, scale, drift, decay, offset) of the compiled pass (``processes._fused``) over
-        gaps ``dt``, computed as ``_transform_normals`` computes them; None: no such pass."""
+        self, dt: np.ndarray
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, float, float] | None:
+        """(kind, scale, drift, decay, offset, start) of the compiled pass (``processes._fused``)
+        over gaps ``dt`` (any shape, float64), in NumPy as ``_transform_normals`` computes them
+        in torch (so the values agree with the tiled path's to rounding: torch's float64 sqrt
+        is not correctly rounded); ``start`` is the state at t = 0. None: no such pass."""
         return None
 
     def fused_power_sums(
@@ -276,36 +299,18 @@ class AbstractExactProcess(AbstractProcess):
         powers: Sequence[int],
         workers: int | None = None,
     ) -> Iterator[tuple[int, int, torch.Tensor]] | None:
-        if times.device.type != "cpu" or times.dtype != torch.float64:
+        plan = self._fused_plan(times, powers)
+        if plan is None:
             return None
-        try:
-            from pathfit.processes import _fused  # imports numba: on first use only
-        except ImportError:  # pragma: no cover - numba is a dependency
-            return None
-        distinct = sorted(set(powers))
-        column = np.full(distinct[-1] + 1, -1, dtype=np.int64)
-        column[distinct] = np.arange(len(distinct))
-        order = [distinct.index(q) for q in powers]
+        kernel, column, order, (kind, scale, drift, decay, offset, _) = plan
         k0, k1 = _philox.split_seed(seed)
-        tiles = []
-        for tile in range(tiling.n_tiles(times.shape[0])):
-            start = tile * TIME_TILE
-            tile_times = times[start : start + TIME_TILE]
-            t_start = times.new_full((1,), float(times[start - 1]) if start > 0 else 0.0)
-            coefficients = self._fused_coefficients(torch.diff(tile_times, prepend=t_start))
-            if coefficients is None:
-                return None
-            kind, scale, drift, decay, offset = coefficients
-            tiles.append((kind, scale.numpy(), drift.numpy(), decay.numpy(), offset))
 
         def sums(block: int, tile: int, state: torch.Tensor) -> torch.Tensor:
-            kind, scale, drift, decay, offset = tiles[tile]
-            out = np.zeros((len(distinct), scale.shape[0]))
-            group = block * PATH_BLOCK // 4
-            first_counter = tile * TIME_TILE
-            _fused.tile_power_sums(
-                k0, k1, group, first_counter, kind, scale, drift, decay, offset,
-                state.numpy(), column, out,
+            columns = slice(tile * TIME_TILE, tile * TIME_TILE + TIME_TILE)
+            out = np.zeros((column.max() + 1, scale[columns].shape[0]))
+            kernel.tile_power_sums(
+                k0, k1, block * PATH_BLOCK // 4, tile * TIME_TILE, kind, scale[columns],
+                drift[columns], decay[columns], offset, state.numpy(), column, out,
             )  # fmt: skip
             return torch.from_numpy(out[order].T)
 
@@ -318,6 +323,71 @@ class AbstractExactProcess(AbstractProcess):
             workers,
             torch_ops=False,
         )
+
+    def fused_power_sums_total(
+        self, n_paths: int, times: Times, seed: int, powers: Sequence[int]
+    ) -> torch.Tensor | None:
+        """(n_times, len(powers)) sum over all paths of x_ij^q: ``fused_power_sums``' tiles
+        added up in its order (the same bits), on the calling thread in one compiled call; or
+        None as there. Checks nothing (see ``fused_power_sums``)."""
+        total = self.fused_power_sums_datasets(n_paths, times.unsqueeze(0), [seed], powers, 1)
+        return None if total is None else total[0]
+
+    def fused_power_sums_datasets(
+        self,
+        n_paths: int,
+        times: Times,
+        seeds: Sequence[int],
+        powers: Sequence[int],
+        workers: int,
+    ) -> torch.Tensor | None:
+        """(R, n_times, len(powers)): ``fused_power_sums_total`` of R datasets with times
+        (R, n_times) and their seeds, the same bits, the datasets shared out in contiguous runs
+        over ``workers`` threads, one compiled call per run; or None where there is no
+        compiled pass. Checks nothing (see ``fused_power_sums``)."""
+        plan = self._fused_plan(times, powers)
+        if plan is None:
+            return None
+        kernel, column, order, (kind, scale, drift, decay, offset, start) = plan
+        keys = np.array([_philox.split_seed(s) for s in seeds], dtype=np.int64).reshape(-1, 2)
+        out = np.zeros((len(seeds), column.max() + 1, times.shape[-1]))
+
+        def run(rows: slice) -> None:
+            kernel.datasets_power_sums(
+                keys[rows], PATH_BLOCK, TIME_TILE, n_paths, kind, scale[rows], drift[rows],
+                decay[rows], offset, start, column, out[rows],
+            )  # fmt: skip
+
+        workers = max(1, min(workers, len(seeds)))
+        bounds = np.linspace(0, len(seeds), workers + 1).astype(int)
+        runs = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+        if workers == 1:
+            run(runs[0])
+        else:
+            with ThreadPoolExecutor(workers) as pool:
+                list(pool.map(run, runs))
+        return torch.from_numpy(out[:, order].transpose(0, 2, 1))
+
+    def _fused_plan(self, times: Times, powers: Sequence[int]) -> tuple | None:
+        """(kernel module, column of each power, order of the columns, coefficients) of the
+        compiled pass over ``times`` ((..., n_times), float64 on the CPU), or None."""
+        if times.device.type != "cpu" or times.dtype != torch.float64:
+            return None
+        try:
+            from pathfit.processes import _fused  # imports numba: on first use only
+        except ImportError:  # pragma: no cover - numba is a dependency
+            return None
+        # every gap from the time before (t_0 = 0), as each tile computes its own
+        values = times.numpy()
+        dt = np.diff(values, axis=-1, prepend=np.zeros_like(values[..., :1]))
+        coefficients = self._fused_coefficients(dt)
+        if coefficients is None:
+            return None
+        distinct = sorted(set(powers))
+        column = np.full(distinct[-1] + 1, -1, dtype=np.int64)
+        column[distinct] = np.arange(len(distinct))
+        order = [distinct.index(q) for q in powers]
+        return _fused, column, order, coefficients
 
     @abc.abstractmethod
     def _transform_normals(

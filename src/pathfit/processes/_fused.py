@@ -124,3 +124,46 @@ def tile_power_sums(
                 if kind == CUMULATIVE_EXP:
                     _exp_row(x[r, :width])
                 _add_powers(x[r, :width], column, power[:width], sums, first)
+
+
+@njit
+def dataset_power_sums(
+    k0, k1, path_block, time_tile, kind, scale, drift, decay, offset, state, column, sums
+):
+    """``tile_power_sums`` over every tile of a whole simulation, in the tiling engine's order
+    (tile by tile; within a tile, each block of ``path_block`` paths summed on its own, then
+    added block after block), so the same bits as the tiles reduced one call at a time, in
+    one call: a small problem pays no per-tile overhead. ``sums`` (n_columns, n_times) is
+    added to; ``state`` (n_paths,) is updated."""
+    n_paths = state.shape[0]
+    n_times = scale.shape[0]
+    partial = np.empty((sums.shape[0], min(time_tile, n_times)), np.float64)
+    for first_time in range(0, n_times, time_tile):
+        last_time = min(first_time + time_tile, n_times)
+        width = last_time - first_time
+        for first_path in range(0, n_paths, path_block):
+            last_path = min(first_path + path_block, n_paths)
+            block_sums = partial[:, :width]
+            block_sums[:] = 0.0
+            tile_power_sums(
+                k0, k1, first_path // 4, first_time, kind, scale[first_time:last_time],
+                drift[first_time:last_time], decay[first_time:last_time], offset,
+                state[first_path:last_path], column, block_sums,
+            )  # fmt: skip
+            sums[:, first_time:last_time] += block_sums
+
+
+@njit
+def datasets_power_sums(
+    keys, path_block, time_tile, n_paths, kind, scale, drift, decay, offset, start, column, sums
+):
+    """``dataset_power_sums`` of R datasets: keys (R, 2) the Philox keys of their seeds,
+    scale, drift, decay (R, n_times), sums (R, n_columns, n_times) added to; every path starts
+    at ``start``."""
+    state = np.empty(n_paths, np.float64)
+    for r in range(keys.shape[0]):
+        state[:] = start
+        dataset_power_sums(
+            keys[r, 0], keys[r, 1], path_block, time_tile, kind, scale[r], drift[r], decay[r],
+            offset, state, column, sums[r],
+        )  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from pathfit._types import PathValues, Times
@@ -37,9 +38,9 @@ class ABM(AbstractExactProcess):
         state.copy_(z[:, -1])
 
     def _fused_coefficients(
-        self, dt: Times
-    ) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, float]:
-        return CUMULATIVE, self.sigma * dt.sqrt(), self.mu * dt, dt, 0.0
+        self, dt: np.ndarray
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, float, float]:
+        return CUMULATIVE, self.sigma * np.sqrt(dt), self.mu * dt, dt, 0.0, float(self.x0)
 
     def mean(self, t: Times) -> Times:
         return self.x0 + self.mu * t

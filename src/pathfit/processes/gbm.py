@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from pathfit._types import PathValues, Times
@@ -43,10 +44,11 @@ class GBM(AbstractExactProcess):
         z.exp_()
 
     def _fused_coefficients(
-        self, dt: Times
-    ) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        self, dt: np.ndarray
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, float, float]:
         log_drift = (self.mu - 0.5 * self.sigma**2) * dt
-        return CUMULATIVE_EXP, self.sigma * dt.sqrt(), log_drift, dt, 0.0
+        log_x0 = math.log(self.x0)
+        return CUMULATIVE_EXP, self.sigma * np.sqrt(dt), log_drift, dt, 0.0, log_x0
 
     def mean(self, t: Times) -> Times:
         return self.x0 * torch.exp(self.mu * t)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from pathfit._types import PathValues, Times
@@ -47,11 +48,11 @@ class OU(AbstractExactProcess):
         state.copy_(z[:, -1])
 
     def _fused_coefficients(
-        self, dt: Times
-    ) -> tuple[int, torch.Tensor, torch.Tensor, torch.Tensor, float]:
-        decay = torch.exp(-self.theta * dt)
-        scale = self.sigma * torch.sqrt(-torch.expm1(-2 * self.theta * dt) / (2 * self.theta))
-        return RECURSIVE, scale, dt, decay, float(self.mu)
+        self, dt: np.ndarray
+    ) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, float, float]:
+        decay = np.exp(-self.theta * dt)
+        scale = self.sigma * np.sqrt(-np.expm1(-2 * self.theta * dt) / (2 * self.theta))
+        return RECURSIVE, scale, dt, decay, float(self.mu), float(self.x0)
 
     def mean(self, t: Times) -> Times:
         return self.mu + (self.x0 - self.mu) * torch.exp(-self.theta * t)

@@ -116,6 +116,12 @@ def default_workers() -> int:
     return max(1, min(available_cores(), torch.get_num_threads()))
 
 
+def resolve_workers(workers: int | None, n_paths: int, times: Times) -> int:
+    """The threads ``map_tiles`` fills tiles on for these arguments."""
+    n_blocks = len(block_sizes(n_paths))
+    return _workers(workers, n_blocks, n_paths * times.shape[0], times.device)
+
+
 def _workers(workers: int | None, n_blocks: int, n_points: int, device: torch.device) -> int:
     if device.type != "cpu":
         return 1  # GPU work is already asynchronous
