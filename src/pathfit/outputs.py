@@ -32,9 +32,18 @@ from pathfit.exceptions import InputError
 
 __all__ = ["FIGURE_NAMES", "OUTPUT_NAMES", "OutputFolder", "make_new_folder", "open_output"]
 
-#: The figures the report writes (each only where it applies).
+#: The figures the report writes (each only where it applies), and gradient.png, the name
+#: pathfit 0.2 gave the stability figure, so that --overwrite removes it from an older run.
 FIGURE_NAMES: Final = frozenset(
-    {"paths.png", "targets.png", "residuals.png", "gradient.png", "losses.png", "lambda_x.png"}
+    {
+        "paths.png",
+        "targets.png",
+        "residuals.png",
+        "stability.png",
+        "losses.png",
+        "lambda_x.png",
+        "gradient.png",
+    }
 )
 #: Every file a pathfit command writes into an output folder: the only files it replaces or
 #: removes there.

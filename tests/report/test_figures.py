@@ -125,7 +125,7 @@ def test_the_stability_figure_explains_the_divergence(constant_run, constant_fig
     assert f"one pass over the {per_epoch} times ({per_epoch} steps)" in caption
     assert f"{seed.result.steps / per_epoch:.2g} epochs" in caption
     assert "cannot be matched" in caption
-    assert "gradient.png" in constant_figures
+    assert "stability.png" in constant_figures
 
 
 def test_plot_curvature_without_unstable_samples_shades_nothing() -> None:
@@ -336,7 +336,7 @@ def test_a_stable_per_sample_fit_shows_the_curvature_alone(poly_run) -> None:
     assert not any(isinstance(c, PolyCollection) for c in ax.collections)
     # full-batch fits and networks, none diverged: no stability figure at all
     assert build._stability_figure(poly_run) is None
-    assert "gradient.png" not in {f.filename for f in build_figures(poly_run)}
+    assert "stability.png" not in {f.filename for f in build_figures(poly_run)}
 
 
 def test_residuals_draw_on_given_panels() -> None:

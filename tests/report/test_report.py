@@ -51,7 +51,7 @@ POLY = {
     },
     "lambda_x": {"coef": [0.1, 0.0, 0.05], "widths": [4], "mlp_max_steps": 3, "max_degree": 2},
 }
-FIGURES = ("paths.png", "targets.png", "residuals.png", "gradient.png", "losses.png")
+FIGURES = ("paths.png", "targets.png", "residuals.png", "stability.png", "losses.png")
 
 
 def _results(out: RunOutcome) -> list:
@@ -159,8 +159,8 @@ def test_write_report_files(constant_run: RunOutcome, constant_report: Path) -> 
 @pytest.mark.slow
 def test_write_report_poly_lambda(poly_run: RunOutcome, tmp_path: Path) -> None:
     files = write_report(tmp_path, poly_run, title="poly <lambda> & co")
-    # no fit steps on single samples and none diverged: no stability figure (gradient.png)
-    figures = {*FIGURES, "lambda_x.png"} - {"gradient.png"}
+    # no fit steps on single samples and none diverged: no stability figure
+    figures = {*FIGURES, "lambda_x.png"} - {"stability.png"}
     assert set(files) == {*figures, "report.html", "summary.md"}
     assert all(path.is_file() and path.parent == tmp_path for path in files.values())
     for name in figures:

@@ -484,7 +484,7 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
         )
     stability = _stability_figure(out)
     if stability is not None:
-        add("gradient.png", *stability)
+        add("stability.png", *stability)
     converging = _converging_figure(out)
     if converging is not None:
         add("losses.png", "Converging gradient fits", *converging)

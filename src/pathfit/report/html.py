@@ -114,7 +114,7 @@ def write_report(
 ) -> dict[str, Path]:
     """Write the report of a run into ``folder``.
 
-    Writes the figures as PNG files (paths.png, targets.png, residuals.png, gradient.png,
+    Writes the figures as PNG files (paths.png, targets.png, residuals.png, stability.png,
     losses.png, and lambda_x.png where lambda depends on x; each only where it applies),
     report.html (one self-contained page: images embedded, inline CSS, no script and no
     external resource) and summary.md (the methods table and the key messages in Markdown).
