@@ -26,6 +26,7 @@ def check_builtin_models(config: RunConfig) -> list[GradientCheck]:
         n_times=min(config.sampling.n_times, 64),
         horizon=config.sampling.horizon,
         seed=config.seed,
+        rng=config.sampling.rng,
     )
     targets = make_targets(paths, build_spec(config))
     network = config.methods

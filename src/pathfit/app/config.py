@@ -17,6 +17,7 @@ from typing import Any
 import pydantic
 from pydantic import BaseModel, Field, field_validator
 
+from pathfit._random import RandomStream
 from pathfit._validation import check_device
 from pathfit.app.build import check_config
 from pathfit.app.methods import METHODS, MethodName, Section
@@ -39,6 +40,11 @@ class SamplingConfig(Section):
     n_paths: int = Field(100, ge=1)
     n_times: int = Field(1000, ge=1)
     horizon: float = Field(10.0, gt=0, description="observation times are uniform on (0, horizon]")
+    rng: RandomStream = Field(
+        "philox",
+        description="the paths' random stream: philox (CPU and GPU draw the same normals) or "
+        "legacy (pathfit 0.2.0's CPU stream, to reproduce earlier runs)",
+    )
 
 
 class TargetConfig(Section):

@@ -293,6 +293,7 @@ def fit_replicate(
         seed=seed,
         dtype=config.dtype,
         device=config.device,
+        rng=config.sampling.rng,
     )
     std = 0.0
     if noise == "population":

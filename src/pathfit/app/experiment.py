@@ -67,6 +67,7 @@ def simulate_experiment(config: RunConfig) -> tuple[Paths, Targets, AbstractLine
         seed=config.seed,
         dtype=config.dtype,
         device=config.device,
+        rng=config.sampling.rng,
     )
     targets = make_targets(paths, spec, noise_std=config.target.noise_std, seed=config.seed)
     return paths, targets, spec
@@ -87,6 +88,7 @@ def stream_experiment(config: RunConfig) -> tuple[StreamedPaths, Targets, Abstra
         times=times,
         seed=config.seed,
         max_power=2 * highest,  # the spread of the per-path terms, for the intervals
+        rng=s.rng,
     )
     targets = make_targets(paths, spec, noise_std=config.target.noise_std, seed=config.seed)
     return paths, targets, spec
