@@ -15,9 +15,10 @@ harness's one timer), so that load from elsewhere falls on all of them alike:
 2. batched least-squares fits per second of the default size (100 x 1000), simulation
    included (``simulate_designs`` + ``batched_least_squares``), on each stream (target >= 2000
    per second on 2 cores).
-3. cold start, in fresh processes: ``import pathfit``; the first 100 x 1000 simulation with
-   numba's on-disk cache warm (import of numba and loading the compiled kernel included) and
-   with an empty cache (compiling it); the whole ``pathfit run`` with the cache warm.
+3. cold start, in fresh processes: the first simulation after ``import pathfit`` at 100 x 1000
+   (torch operators draw a process's first 2^21 normals: numba is not loaded) and at
+   1000 x 10000 with numba's on-disk cache warm (numba imported, the kernel loaded) and empty
+   (the kernel compiled); the whole ``pathfit run`` with the cache warm.
 
 Usage:
     .venv/bin/python benchmarks/bench_rng.py [--quick] [--threads N] [--json PATH]
@@ -110,6 +111,10 @@ def throughput(shapes, threads: int, repeats: int, min_time_s: float) -> list[di
             )
             for name, job in jobs.items()
         }
+        for candidate in candidates.values():  # untimed: allocator, caches, kernels loaded
+            start = time.perf_counter()
+            while time.perf_counter() - start < min_time_s:
+                candidate.run(0)
         timings = time_interleaved(candidates, repeats=repeats, min_time_s=min_time_s)
         points = n_paths * n_times
         rate = {name: points / t.best_s / 1e6 for name, t in timings.items()}
@@ -162,54 +167,53 @@ def fits_per_second(replicates: int, threads: int, repeats: int, min_time_s: flo
 
 
 _FIRST_SIMULATION = (
-    "import time; start = time.perf_counter(); import pathfit as pf; "
-    "imported = time.perf_counter(); "
-    "pf.simulate(pf.ABM(mu=0.5), n_paths=100, n_times=1000, horizon=10.0, seed=0); "
+    "import sys, time; start = time.perf_counter(); import pathfit as pf; "
+    "imported = time.perf_counter(); n, m = int(sys.argv[1]), int(sys.argv[2]); "
+    "pf.simulate(pf.ABM(mu=0.5), n_paths=n, n_times=m, horizon=10.0, seed=0); "
     "done = time.perf_counter(); print(imported - start, done - imported)"
 )
 
 
 def cold_start(repeats: int) -> dict:
-    """Wall seconds of fresh processes (best of ``repeats``)."""
+    """Wall seconds of fresh processes (best of ``repeats``): the first simulation after
+    ``import pathfit`` at 100 x 1000 (drawn with torch operators: numba is never loaded) and at
+    1000 x 10000 (numba imported and its kernel loaded from the cache, or compiled into an
+    empty one), and the whole ``pathfit run``."""
     python = sys.executable
     pathfit_cli = str(Path(python).with_name("pathfit"))
 
-    def best(command: list[str], env: dict | None = None) -> float:
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            subprocess.run(command, check=True, capture_output=True, env=env)
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    def first_simulation(env: dict | None) -> tuple[float, float]:
+    def first_simulation(n_paths: int, n_times: int, empty_cache: bool) -> float:
         runs = []
-        for _ in range(repeats):
-            out = subprocess.run(
-                [python, "-c", _FIRST_SIMULATION], check=True, capture_output=True, text=True,
-                env=env,
-            )  # fmt: skip
-            runs.append(tuple(map(float, out.stdout.split())))
-        return min(r[0] for r in runs), min(r[1] for r in runs)
+        with tempfile.TemporaryDirectory() as cache:
+            for k in range(repeats):
+                env = dict(os.environ)
+                if empty_cache:
+                    env["NUMBA_CACHE_DIR"] = os.path.join(cache, str(k))
+                out = subprocess.run(
+                    [python, "-c", _FIRST_SIMULATION, str(n_paths), str(n_times)],
+                    check=True, capture_output=True, text=True, env=env,
+                )  # fmt: skip
+                runs.append(float(out.stdout.split()[1]))
+        return min(runs)
 
     figures: dict[str, float] = {}
-    figures["import_pathfit_s"] = best([python, "-c", "import pathfit"])
-    subprocess.run([python, "-c", _FIRST_SIMULATION], check=True, capture_output=True)
-    figures["import_s"], figures["first_simulation_warm_cache_s"] = first_simulation(None)
-    with tempfile.TemporaryDirectory() as cache:
-        compile_runs = []
-        for k in range(repeats):
-            env = {**os.environ, "NUMBA_CACHE_DIR": os.path.join(cache, str(k))}
-            out = subprocess.run(
-                [python, "-c", _FIRST_SIMULATION], check=True, capture_output=True, text=True,
-                env=env,
-            )  # fmt: skip
-            compile_runs.append(float(out.stdout.split()[1]))
-        figures["first_simulation_empty_cache_s"] = min(compile_runs)
-    figures["second_simulation_s"] = _in_process_second_simulation()
+    first_simulation(1000, 10000, False)  # fills the cache if it is empty
+    figures["first_simulation_100x1000_s"] = first_simulation(100, 1000, False)
+    figures["first_simulation_1000x10000_warm_cache_s"] = first_simulation(1000, 10000, False)
+    figures["first_simulation_1000x10000_empty_cache_s"] = first_simulation(1000, 10000, True)
+    figures["second_simulation_1000x10000_s"] = _in_process_second_simulation()
     if Path(pathfit_cli).exists():
         with tempfile.TemporaryDirectory() as out:
-            figures["pathfit_run_s"] = best([pathfit_cli, "run", "-o", out])
+            runs = []
+            for k in range(repeats):  # a fresh folder each time: run refuses to overwrite
+                start = time.perf_counter()
+                subprocess.run(
+                    [pathfit_cli, "run", "-o", os.path.join(out, str(k))],
+                    check=True,
+                    capture_output=True,
+                )
+                runs.append(time.perf_counter() - start)
+            figures["pathfit_run_s"] = min(runs)
     return figures
 
 
@@ -217,9 +221,9 @@ def _in_process_second_simulation() -> float:
     import pathfit as pf
 
     process = pf.ABM(mu=0.5)
-    pf.simulate(process, n_paths=100, n_times=1000, horizon=10.0, seed=0)
+    pf.simulate(process, n_paths=1000, n_times=10000, horizon=10.0, seed=0)
     start = time.perf_counter()
-    pf.simulate(process, n_paths=100, n_times=1000, horizon=10.0, seed=1)
+    pf.simulate(process, n_paths=1000, n_times=10000, horizon=10.0, seed=1)
     return time.perf_counter() - start
 
 

@@ -20,7 +20,7 @@ import torch
 
 import pathfit as pf
 from pathfit import _philox, _random
-from pathfit.design import power_design, streamed_design
+from pathfit.design import power_design, simulate_designs, streamed_design
 from pathfit.kernels import reference_normals
 from pathfit.kernels._reference import philox4x32
 from pathfit.processes.tiling import PATH_BLOCK, TIME_TILE
@@ -276,3 +276,15 @@ def test_the_compiled_pass_stays_out_where_it_does_not_apply() -> None:
     euler = pf.EulerSDE(drift=lambda t, x: -x, diffusion=lambda t, x: 1.0, dt=0.05)
     assert euler.fused_power_sums(8, times, 1, (2,)) is None
     assert pf.ABM().fused_power_sums(8, times.float(), 1, (2,)) is None
+
+
+def test_simulate_designs_is_each_datasets_streamed_design_bit_for_bit() -> None:
+    process = pf.OU(x0=1.0, theta=0.5, mu=0.2, sigma=0.7)
+    seeds = [3, 4, 5]
+    times, designs = simulate_designs(
+        process, n_paths=70, n_times=50, horizon=2.0, seeds=seeds, powers=(1, 2), workers=2
+    )
+    assert process.fused_pass_applies(times[0])
+    for r, seed in enumerate(seeds):
+        alone = streamed_design(process, 70, times[r], (1, 2), seed=seed, workers=1)
+        assert torch.equal(designs[r], alone)

@@ -9,6 +9,7 @@ block by block without ever holding all of x.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -181,12 +182,11 @@ def streamed_design(
             "'triton'",
             "a CUDA device with Triton and an ABM, GBM or OU process with at most 8 powers",
         )
-    sums = times.new_zeros((times.shape[0], len(powers)))
-
     if rng == "philox" and resolve_workers(workers, n_paths, times) == 1:
         total = process.fused_power_sums_total(n_paths, times, seed, powers)
         if total is not None:  # one compiled call: no per-tile overhead
-            return total.to(times.dtype) / n_paths
+            return total / n_paths
+    sums = times.new_zeros((times.shape[0], len(powers)))
     for _, tile, tile_sums in _tile_power_sums(process, n_paths, times, seed, powers, workers, rng):
         sums[tile * TIME_TILE : tile * TIME_TILE + tile_sums.shape[0]] += tile_sums
     return sums / n_paths
@@ -254,14 +254,22 @@ def simulate_designs(
         return times, sums / n_paths
 
     workers = max(1, min(len(seeds), workers or default_workers()))
-    if rng == "philox":
-        # the times first, then every dataset's paths in one compiled call per thread: a
-        # dataset of the seed's size (1e5 points) takes about 0.5 ms, too little to share out
-        # one by one (each dataset's Python would hold the others up)
-        times = torch.stack([sample_times(n_times, horizon, seed=s, dtype=dtype) for s in seeds])
-        sums = process.fused_power_sums_datasets(n_paths, times, seeds, powers, workers)
-        if sums is not None:
+    if rng == "philox" and process.fused_pass_applies(torch.zeros(1, dtype=dtype)):
+        # each thread takes a contiguous run of datasets: their times, then all their paths in
+        # one compiled call (a dataset of the seed's size, 1e5 points, takes about 0.5 ms: too
+        # little to hand out one by one, each dataset's Python holding the others up)
+        def run(chunk: list[int]) -> tuple[Times, Design]:
+            times = torch.stack(
+                [sample_times(n_times, horizon, seed=s, dtype=dtype) for s in chunk]
+            )
+            sums = process.fused_power_sums_datasets(n_paths, times, chunk, powers, 1)
             return times, sums / n_paths
+
+        bounds = [len(seeds) * k // workers for k in range(workers + 1)]
+        chunks = [seeds[a:b] for a, b in itertools.pairwise(bounds)]
+        with ThreadPoolExecutor(workers) as pool:
+            parts = list(pool.map(run, chunks))
+        return torch.cat([t for t, _ in parts]), torch.cat([d for _, d in parts])
     with torch_threads(1), ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(one, seeds))
     return torch.stack([t for t, _ in results]), torch.stack([d for _, d in results])

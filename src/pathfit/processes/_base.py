@@ -249,6 +249,11 @@ class AbstractProcess(abc.ABC):
         where there is no compiled pass."""
         return None
 
+    def fused_pass_applies(self, times: Times) -> bool:
+        """Whether the ``fused_power_sums`` family has a compiled pass for times like these
+        (their dtype and device)."""
+        return False
+
     # --- exact moments ----------------------------------------------------------------------
 
     def mean(self, t: Times) -> Times:
@@ -359,14 +364,18 @@ class AbstractExactProcess(AbstractProcess):
             )  # fmt: skip
 
         workers = max(1, min(workers, len(seeds)))
-        bounds = np.linspace(0, len(seeds), workers + 1).astype(int)
-        runs = [slice(a, b) for a, b in itertools.pairwise(bounds)]
         if workers == 1:
-            run(runs[0])
+            run(slice(None))
         else:
+            bounds = np.linspace(0, len(seeds), workers + 1).astype(int)
             with ThreadPoolExecutor(workers) as pool:
-                list(pool.map(run, runs))
-        return torch.from_numpy(out[:, order].transpose(0, 2, 1))
+                list(pool.map(run, [slice(a, b) for a, b in itertools.pairwise(bounds)]))
+        if order != list(range(out.shape[1])):
+            out = out[:, order]
+        return torch.from_numpy(out.transpose(0, 2, 1))
+
+    def fused_pass_applies(self, times: Times) -> bool:
+        return self._fused_plan(times[..., :1], (0,)) is not None
 
     def _fused_plan(self, times: Times, powers: Sequence[int]) -> tuple | None:
         """(kernel module, column of each power, order of the columns, coefficients) of the

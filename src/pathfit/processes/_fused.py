@@ -67,22 +67,31 @@ def _exp_row(x):
 @njit
 def _add_powers(x, column, power, sums, first):
     """sums[column[q], first + j] += x_j^q for every q with column[q] >= 0, x^q built by
-    products."""
+    products (x^2 = x x, x^3 = x^2 x, ...), one pass per power."""
+    width = x.shape[0]
     for q in range(column.shape[0]):
-        if q == 0:
-            for j in range(x.shape[0]):
-                power[j] = 1.0
-        elif q == 1:
-            for j in range(x.shape[0]):
-                power[j] = x[j]
-        else:
-            for j in range(x.shape[0]):
-                power[j] *= x[j]
         c = column[q]
-        if c >= 0:
-            out = sums[c, first : first + x.shape[0]]
-            for j in range(x.shape[0]):
-                out[j] += power[j]
+        if q == 0:
+            if c >= 0:
+                out = sums[c, first : first + width]
+                for j in range(width):
+                    out[j] += 1.0
+        elif q == 1:
+            if c >= 0:
+                out = sums[c, first : first + width]
+                for j in range(width):
+                    out[j] += x[j]
+        else:
+            source = x if q == 2 else power
+            if c >= 0:
+                out = sums[c, first : first + width]
+                for j in range(width):
+                    p = source[j] * x[j]
+                    power[j] = p
+                    out[j] += p
+            else:
+                for j in range(width):
+                    power[j] = source[j] * x[j]
 
 
 @njit
