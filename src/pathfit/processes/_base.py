@@ -9,6 +9,7 @@ kernel's) or "legacy".
 from __future__ import annotations
 
 import abc
+import functools
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -388,14 +389,13 @@ class AbstractExactProcess(AbstractProcess):
             return None
         # every gap from the time before (t_0 = 0), as each tile computes its own
         values = times.numpy()
-        dt = np.diff(values, axis=-1, prepend=np.zeros_like(values[..., :1]))
+        dt = np.empty_like(values)
+        dt[..., 0] = values[..., 0]
+        np.subtract(values[..., 1:], values[..., :-1], out=dt[..., 1:])
         coefficients = self._fused_coefficients(dt)
         if coefficients is None:
             return None
-        distinct = sorted(set(powers))
-        column = np.full(distinct[-1] + 1, -1, dtype=np.int64)
-        column[distinct] = np.arange(len(distinct))
-        order = [distinct.index(q) for q in powers]
+        column, order = _power_columns(tuple(powers))
         return _fused, column, order, coefficients
 
     @abc.abstractmethod
@@ -436,6 +436,16 @@ class AbstractExactProcess(AbstractProcess):
             )
         z = normals.to(dtype=times.dtype, device=times.device, copy=True)
         return self._advance(z, times, 0.0, self._initial_state(z.shape[0], times))
+
+
+@functools.lru_cache(maxsize=64)
+def _power_columns(powers: tuple[int, ...]) -> tuple[np.ndarray, list[int]]:
+    """For the compiled pass: the column of each distinct power q (-1: not wanted), indexed by
+    q, and the column of each of ``powers`` in turn (a power may repeat)."""
+    distinct = sorted(set(powers))
+    column = np.full(distinct[-1] + 1, -1, dtype=np.int64)
+    column[distinct] = np.arange(len(distinct))
+    return column, [distinct.index(q) for q in powers]
 
 
 def sample_times(

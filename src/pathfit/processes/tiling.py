@@ -138,8 +138,10 @@ def check_times(times: object) -> Times:
     times = check_tensor("times", times, ndim=1)
     if times.shape[0] < 1:
         raise InputError("times", "an empty array", "at least one observation time")
-    if bool((times < 0).any()):
-        raise InputError("times", f"{times.min().item()}", "times >= 0")
-    if times.shape[0] > 1 and bool((times[1:] < times[:-1]).any()):
+    # on the CPU through NumPy: a few microseconds, where torch's operators take tens
+    values = times.detach().numpy() if times.device.type == "cpu" else times
+    if bool((values < 0).any()):
+        raise InputError("times", f"{float(values.min())}", "times >= 0")
+    if values.shape[0] > 1 and bool((values[1:] < values[:-1]).any()):
         raise InputError("times", "unsorted times", "times sorted ascending")
     return times
