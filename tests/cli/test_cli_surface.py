@@ -123,7 +123,10 @@ def test_polynomial_tables_fit_in_80_columns_and_messages_are_not_wrapped(tmp_pa
     lines = result.stdout.splitlines()
     data = json.loads((tmp_path / "out" / "results.json").read_text())
     names = tuple(f"{m['name']}: " for m in data["methods"])
-    table = [line for line in lines if not line.startswith(("results: ", *names))]
+    answer = lines.index(next(line for line in lines if line.startswith("answer: ")))
+    # the answer closes the output: a headline, then its sentences, one whole line each
+    assert all(line.startswith("  ") for line in lines[answer + 1 : -1])
+    table = [line for line in lines[:answer] if not line.startswith(names)]
     assert max(len(line) for line in table) <= 80, "\n".join(table)
     assert "\u2026" not in result.stdout  # nothing cut short
     for method in data["methods"]:

@@ -222,9 +222,10 @@ def _finish(outcome: RunOutcome, folder: OutputFolder, title: str) -> None:
         say(out, line, style="dim")
     if outcome.lambda_x is not None:
         out.print(tables.lambda_x_table(outcome.lambda_x))
-    found = answer(outcome)
+    found = answer(outcome)  # like the messages above, each sentence one whole line
     say(out, f"answer: {found.headline}", style="bold")
-    say(out, found.as_text())
+    for sentence in found.sentences:
+        say(out, f"  {sentence}")
     say(out, f"results: {results}; report: {report}")
 
 
