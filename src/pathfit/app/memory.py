@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 GiB = 2**30
 PROGRAM_BYTES = 350 * 2**20
 """Python, torch and the report's matplotlib: 0.32-0.34 GiB peak on a 100-path run."""
+GENERATOR_BYTES = 160 * 2**20
+"""numba and the compiled normal generator, which a run loads when it draws more normals on
+the CPU than ``pathfit._philox.TORCH_BUDGET``: 0.12-0.13 GiB measured."""
 DEFAULT_FRACTION = 0.8
 """The default limit: this share of the memory the system says is available."""
 
@@ -78,7 +81,7 @@ def estimate_memory(config: RunConfig, held_whole: bool = False) -> MemoryEstima
         highest = 2 * max(linear_model(config).powers) + 1
         kept = min(n, SAMPLE_PATHS) * m * item * 3  # the first paths, and the figures' copies
         sums = m * (highest + 1) * item + 4 * PATH_BLOCK * TIME_TILE * item * (highest + 2)
-        total = PROGRAM_BYTES + kept + sums + bootstrap
+        total = _program(config) + kept + sums + bootstrap
         what = f"streamed: per-time power sums of {n} x {m} paths and the first {SAMPLE_PATHS}"
         if bootstrap:
             what += f", {ls.n_bootstrap} path-bootstrap replicates"
@@ -96,9 +99,18 @@ def estimate_memory(config: RunConfig, held_whole: bool = False) -> MemoryEstima
     if config.lambda_x.coef:
         working["lambda(x)"] = (2 + _PER_HIDDEN_UNIT * max(config.lambda_x.widths)) * whole
     largest = max(working, key=lambda name: working[name])
-    total = PROGRAM_BYTES + whole + working[largest]
+    total = _program(config) + whole + working[largest]
     what = f"{n} x {m} paths held whole ({whole / GiB:.3g} GiB) and {largest}'s working arrays"
     return MemoryEstimate(int(total), False, what)
+
+
+def _program(config: RunConfig) -> int:
+    """The program itself, with the compiled generator where the run will load it."""
+    from pathfit._philox import TORCH_BUDGET
+
+    draws = config.sampling.n_paths * config.sampling.n_times
+    compiled = config.sampling.rng == "philox" and config.device == "cpu" and draws > TORCH_BUDGET
+    return PROGRAM_BYTES + (GENERATOR_BYTES if compiled else 0)
 
 
 def available_memory() -> int | None:
