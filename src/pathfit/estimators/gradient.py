@@ -717,7 +717,9 @@ class _Training:
             if finite
             else "loss non-finite"
         )
-        vector_to_parameters(self.best, self.params)
+        # a copy: vector_to_parameters makes the parameters views of the vector it is given,
+        # and the steps that follow would then move the rollback point with them
+        vector_to_parameters(self.best.clone(), self.params)
         if self.halvings == self.fit.max_halvings:
             self._event(step, kind, loss, None, f"{what}; rolled back to the best parameters")
             return (
@@ -918,7 +920,7 @@ class _Training:
             with torch.no_grad():
                 final = float(self._full_loss())
             if not math.isfinite(final) or final > self.best_loss:
-                vector_to_parameters(self.best, self.params)
+                vector_to_parameters(self.best.clone(), self.params)
         self.stability.final_step = self.step_size
         return status, self._message(status, ended)
 
