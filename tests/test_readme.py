@@ -17,7 +17,26 @@ from pathfit.app.study.runner import write_shard
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TEXT = README.read_text(encoding="utf-8")
-BLOCKS = re.findall(r"```python\n(.*?)```", TEXT, re.S)
+
+
+def _fenced(text: str) -> list[tuple[str, str]]:
+    """Every fenced block as (language, body), fences paired in order."""
+    found, language, body = [], None, []
+    for line in text.splitlines():
+        if line.startswith("```"):
+            if language is None:
+                language, body = line[3:].strip(), []
+            else:
+                found.append((language, "\n".join(body) + "\n"))
+                language = None
+        elif language is not None:
+            body.append(line)
+    assert language is None, "an unclosed fence"
+    return found
+
+
+FENCED = _fenced(TEXT)
+BLOCKS = [body for language, body in FENCED if language == "python"]
 
 
 def test_the_readme_has_python_to_run():
@@ -57,3 +76,62 @@ def _resolve(name: str) -> object:
 @pytest.mark.parametrize("name", DOTTED)
 def test_every_dotted_name_in_the_readme_resolves(name):
     assert _resolve(name) is not None
+
+
+TOML_BLOCKS = [body for language, body in FENCED if language == "toml"]
+
+
+@pytest.mark.parametrize("block", range(len(TOML_BLOCKS)))
+def test_each_toml_block_is_a_valid_config(block):
+    import tomllib
+
+    from pathfit.app.config import parse_config
+
+    parse_config(tomllib.loads(TOML_BLOCKS[block]))
+
+
+# the other blocks are command lines: synopses (`pathfit run [-o DIR] ...`) and examples
+SHELL_BLOCKS = [body for language, body in FENCED if language == ""]
+COMMAND_LINES = [
+    line.split("#")[0].strip()
+    for block in SHELL_BLOCKS
+    for line in block.splitlines()
+    if line.strip().startswith(("pathfit ", "make "))
+]
+
+
+def _command(words: list[str]):
+    """The click command a README line names (the root group for none), whether it named
+    one, and the words after its name."""
+    import typer
+
+    from pathfit.cli import app
+
+    command = root = typer.main.get_command(app)
+    while words and words[0] in getattr(command, "commands", {}):
+        command = command.commands[words.pop(0)]
+    return command, root, words
+
+
+def test_the_readme_shows_command_lines():
+    assert len(COMMAND_LINES) >= 10
+    # every block is one of the kinds checked here
+    assert {language for language, _ in FENCED} <= {"python", "toml", ""}
+
+
+@pytest.mark.parametrize("line", COMMAND_LINES)
+def test_every_command_line_names_a_command_and_options_it_has(line):
+    words = line.split()
+    if words[0] == "make":
+        makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
+        assert re.search(rf"^{re.escape(words[1])}:", makefile, re.M), line
+        return
+    command, root, rest = _command(words[1:])
+    # only the root's own options may follow a bare `pathfit`
+    assert command is not root or rest[0].startswith("-"), line
+    known = {opt for p in [*command.params, *root.params] for opt in [*p.opts, *p.secondary_opts]}
+    known |= {"--help"}
+    for word in rest:
+        option = word.strip("[]|").split("=")[0]
+        if option.startswith("-"):
+            assert option in known, f"{line}: {option} is not an option of {command.name}"
