@@ -13,6 +13,7 @@ from pathfit.design import StreamedPaths
 from pathfit.estimators import GradientFit
 from pathfit.models import AbstractLinearModel, PolynomialLambda
 from pathfit.report import figures
+from pathfit.report.palette import method_color
 from pathfit.targets import ConstantLam
 
 if TYPE_CHECKING:
@@ -234,7 +235,7 @@ def _second_band(ax: Axes, grid: np.ndarray, band: Band) -> None:
     method's colour, so that it reads apart from the first (shaded) band where they overlap and
     from the curves, which are thicker."""
     lower, upper, label = band
-    color = figures.method_color(_band_method(band))
+    color = method_color(_band_method(band))
     ax.fill_between(grid, lower, upper, facecolor=color, alpha=0.08, edgecolor="none")
     ax.plot(grid, lower, color=color, linewidth=0.8, alpha=0.8, label=label)
     ax.plot(grid, upper, color=color, linewidth=0.8, alpha=0.8)
@@ -497,7 +498,7 @@ def build_figures(out: RunOutcome) -> list[ReportFigure]:
             truth_x,
             None if first is None else first[:2],
             band_label="band" if first is None else first[2],
-            band_color=None if first is None else figures.method_color(_band_method(first)),
+            band_color=None if first is None else method_color(_band_method(first)),
         )
         for band in bands[1:]:
             _second_band(ax, grid, band)

@@ -24,6 +24,7 @@ import torch
 
 from pathfit.estimators import FitResult
 from pathfit.paths import Paths
+from pathfit.report.palette import LINESTYLES, MARKERS, OKABE_ITO, method_color
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -54,35 +55,10 @@ ROUNDING = 1e-12
 # the targets figure shows the relative error instead.
 EXACT_FIT = 1e-4
 
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-    "black": "#000000",
-}
-_METHOD_COLORS = {
-    "least_squares": OKABE_ITO["blue"],
-    "seed_sgd": OKABE_ITO["vermillion"],
-    "gradient": OKABE_ITO["green"],
-    "seed_network": OKABE_ITO["purple"],
-    "pointwise_mlp": OKABE_ITO["orange"],
-}
-_OTHER_COLORS = (OKABE_ITO["sky"], OKABE_ITO["black"], "#7f7f7f")
-_LINESTYLES = ("-", "--", "-.", ":")
-_MARKERS = ("o", "s", "^", "D", "v", "P")
 _GREY = "#666666"
 
 K_J = r"$k_j$"
 CURVATURE = r"$2|\Phi_j|^2$"
-
-
-def method_color(name: str, index: int = 0) -> str:
-    """The colour of method ``name`` in every figure (a fixed palette for unknown names)."""
-    return _METHOD_COLORS.get(name, _OTHER_COLORS[index % len(_OTHER_COLORS)])
 
 
 def new_figure(height: float = FIGSIZE[1], width: float = FIGSIZE[0]) -> Figure:
@@ -288,7 +264,7 @@ def plot_targets_fit(
                 t,
                 to_numpy(k_hat),
                 color=method_color(name, b),
-                linestyle=_LINESTYLES[b % len(_LINESTYLES)],
+                linestyle=LINESTYLES[b % len(LINESTYLES)],
                 linewidth=1.3,
                 label=f"{name} (fit)",
                 zorder=2,
@@ -311,7 +287,7 @@ def plot_targets_fit(
     _draw_log_traces(
         ax,
         [
-            _Trace(name, method_color(name, b), t[nonzero], r, "none", _MARKERS[b % len(_MARKERS)])
+            _Trace(name, method_color(name, b), t[nonzero], r, "none", MARKERS[b % len(MARKERS)])
             for b, (name, r) in enumerate(relative.items())
         ],
         note=False,
@@ -476,7 +452,7 @@ def _residuals_symlog(
             t,
             values,
             color=method_color(name, b),
-            linestyle=_LINESTYLES[b % len(_LINESTYLES)],
+            linestyle=LINESTYLES[b % len(LINESTYLES)],
             linewidth=0.9,
             label=f"{name}: rms {rms:.2g}, lag-1 {_lag1(values):.2f}{tail}",
         )
@@ -894,7 +870,7 @@ def plot_lambda_x(
             x,
             to_numpy(values),
             color=method_color(name.split(" ")[0], b),
-            linestyle=_LINESTYLES[b % len(_LINESTYLES)],
+            linestyle=LINESTYLES[b % len(LINESTYLES)],
             linewidth=1.6,
             label=name,
         )

@@ -38,6 +38,7 @@ from pathfit.exceptions import InputError
 from pathfit.report import content, page
 from pathfit.report.build import png_bytes
 from pathfit.report.page import Table
+from pathfit.report.palette import LINESTYLES, MARKERS, OKABE_ITO, method_color
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -67,27 +68,6 @@ DPI = 150
 FIGURES = "figures"
 MAPS = ("stability", "coverage", "accuracy", "scaling")
 
-# Okabe-Ito: distinguishable with every common colour-vision deficiency.
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky": "#56B4E9",
-    "green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "purple": "#CC79A7",
-    "black": "#000000",
-}
-_METHOD_COLORS = {
-    "least_squares": OKABE_ITO["blue"],
-    "seed_sgd": OKABE_ITO["vermillion"],
-    "gradient": OKABE_ITO["green"],
-    "seed_network": OKABE_ITO["purple"],
-    "pointwise_mlp": OKABE_ITO["orange"],
-}
-_OTHER_COLORS = (OKABE_ITO["sky"], OKABE_ITO["black"], OKABE_ITO["yellow"])
-_LINESTYLES = ("-", "--", "-.", ":")
-_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 STATUS_CLASSES = ("converged", "slow", "diverged", "other")
 """How a fit's status is shown: converged (or early-stopped), slow (ran out of steps or
@@ -107,11 +87,6 @@ _CLASS_COLORS = {
 }
 # Ties for the majority go to the worse outcome.
 _TIE_ORDER = ("diverged", "slow", "other", "converged")
-
-
-def method_color(name: str, index: int = 0) -> str:
-    """The colour of method ``name`` in the study's figures."""
-    return _METHOD_COLORS.get(name, _OTHER_COLORS[index % len(_OTHER_COLORS)])
 
 
 @dataclass(frozen=True)
@@ -838,10 +813,10 @@ def draw_accuracy(curves: Sequence[AccuracyCurve]) -> Figure:
             ax.plot(
                 curve.sizes,
                 curve.rmse,
-                marker=_MARKERS[others.index(curve.other) % len(_MARKERS)],
+                marker=MARKERS[others.index(curve.other) % len(MARKERS)],
                 markersize=4,
                 color=method_color(curve.method, methods.index(curve.method)),
-                linestyle=_LINESTYLES[others.index(curve.other) % len(_LINESTYLES)],
+                linestyle=LINESTYLES[others.index(curve.other) % len(LINESTYLES)],
                 label=f"{name}: slope {slope}",
             )
         symbol = _size_label(axis)
