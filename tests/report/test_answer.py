@@ -157,3 +157,25 @@ def test_no_estimate_at_all() -> None:
     assert a.headline == "no estimate"
     assert a.sentences[0] == "No method produced an estimate."
     assert any("diverged" in s for s in a.sentences)
+
+
+def test_a_learned_lambda_x_is_compared_with_the_truth() -> None:
+    out = run_experiment(
+        parse_config(
+            {
+                "sampling": {**SMALL, "horizon": 2.0},
+                "target": {"kind": "poly_lambda", "coef": [0.1, 0.0, 0.05], "noise_std": 0.001},
+                "methods": {"run": ["least_squares", "pointwise_mlp"], "pointwise_mlp": NETWORK},
+            }
+        )
+    )
+    mlp = _method(out, "pointwise_mlp")
+    curve, truth = mlp.lam_curve.curve, mlp.lam_curve.truth
+    sentences = answer(out).sentences
+    assert sentences[0].startswith("Least squares estimates the 3 coefficients of lambda(x)")
+    text = next(s for s in sentences if "learns lambda(x)" in s)
+    worst = float((curve.lam - truth).abs().max())
+    assert _number_after(text, "to within") == pytest.approx(worst, rel=0.05)
+    if curve.lower is not None:
+        held = float(((curve.lower <= truth) & (truth <= curve.upper)).double().mean())
+        assert f"holds the truth at {held:.0%} of x" in text

@@ -78,6 +78,8 @@ def answer(out: RunOutcome) -> Answer:
         found.extend(_agreement(ref, out))
     found.extend(_failures(out))
     found.extend(_identification(out))
+    if _is_lambda_x_target(out):
+        found.extend(_curves(out))
     if out.lambda_x is not None:
         found.append(_Sentence(2, _lambda_x_sentence(out.lambda_x)))
     verdict = _verdict(ref, out)
@@ -391,6 +393,31 @@ def _identification(out: RunOutcome) -> list[_Sentence]:
                 )
             )
     return sentences[:2]
+
+
+def _curves(out: RunOutcome) -> list[_Sentence]:
+    """How close each network's learned lambda(x) is to the true one, and whether its band
+    holds it, where lambda depends on x."""
+    sentences = []
+    for m in out.methods:
+        found = m.lam_curve
+        if m.name not in _NETWORKS or found is None or found.truth is None:
+            continue
+        lam, truth = found.curve.lam.detach().cpu(), found.truth.detach().cpu()
+        worst = float((lam - truth).abs().max())
+        scale = float(truth.abs().max())
+        x = found.curve.x
+        text = (
+            f"{_capital(_name(m))} learns lambda(x) to within {worst:.2g} of the truth over x "
+            f"in [{float(x.min()):.3g}, {float(x.max()):.3g}] ({worst / scale:.1%} of its "
+            "largest value)"
+        )
+        lower, upper = found.curve.lower, found.curve.upper
+        if lower is not None and upper is not None:
+            held = float(((lower.cpu() <= truth) & (truth <= upper.cpu())).double().mean())
+            text += f", and its {found.curve.level:.0%} band holds the truth at {held:.0%} of x"
+        sentences.append(_Sentence(2, text + "."))
+    return sentences
 
 
 def _lambda_x_sentence(lx: LambdaXOutcome) -> str:
