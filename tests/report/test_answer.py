@@ -51,7 +51,7 @@ def test_every_answer_is_three_to_five_full_sentences(
 ) -> None:
     for out in (exact_run, noisy_run):
         a = answer(out)
-        assert 2 <= len(a.sentences) <= MAX_SENTENCES
+        assert 3 <= len(a.sentences) <= MAX_SENTENCES
         assert all(s[0].isupper() and s.endswith(".") for s in a.sentences), a.sentences
         assert a.as_text() == " ".join(a.sentences)
         assert a.headline and "\n" not in a.headline
@@ -99,8 +99,11 @@ def test_noisy_estimate_gives_its_distance_from_the_truth(noisy_run: RunOutcome)
     z = abs(ls.estimate - ls.truth) / ls.stderr
     assert f"{z:.2g} standard errors from the truth" in first
     assert ("misses" in first) == (not ls.ci[0] <= ls.truth <= ls.ci[1])
-    # no network ran: no verdict on networks, no divergence
-    assert not any("network" in s for s in answer(noisy_run).sentences)
+    # no network ran: no verdict on networks, no divergence; what the data determine instead
+    sentences = answer(noisy_run).sentences
+    assert not any("network" in s for s in sentences)
+    ident = ls.identifiability
+    assert sentences[-1] == f"The data determine lambda: {ident.diagnosis}."
 
 
 def test_unknown_truth_is_never_compared(noisy_run: RunOutcome) -> None:

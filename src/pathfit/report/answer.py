@@ -77,7 +77,10 @@ def answer(out: RunOutcome) -> Answer:
         found.append(_Sentence(0, _estimate_sentence(ref, out)))
         found.extend(_agreement(ref, out))
     found.extend(_failures(out))
-    found.extend(_identification(out))
+    identification = _identification(out)
+    if not identification and ref is not None:
+        identification = _identified(ref)
+    found.extend(identification)
     if _is_lambda_x_target(out):
         found.extend(_curves(out))
     if out.lambda_x is not None:
@@ -418,6 +421,15 @@ def _curves(out: RunOutcome) -> list[_Sentence]:
             text += f", and its {found.curve.level:.0%} band holds the truth at {held:.0%} of x"
         sentences.append(_Sentence(2, text + "."))
     return sentences
+
+
+def _identified(ref: MethodOutcome) -> list[_Sentence]:
+    """Nothing is left undetermined: say so, with the count that shows it."""
+    ident = ref.identifiability
+    if ident is None or ident.rank < ident.n_params or ref.name in _NETWORKS:
+        return []
+    what = "lambda" if ident.n_params == 1 else f"all {ident.n_params} coefficients"
+    return [_Sentence(4, f"The data determine {what}: {ident.diagnosis}.")]
 
 
 def _lambda_x_sentence(lx: LambdaXOutcome) -> str:
