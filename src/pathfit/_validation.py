@@ -110,7 +110,9 @@ def check_tensor(
             raise InputError(field, type(value).__name__, "an array of numbers")
         # float32 stays float32 (it was upcast to float64 here before, silently)
         dtype = torch.float32 if array.dtype in (np.float16, np.float32) else torch.float64
-        if not array.flags.writeable:  # torch warns on read-only memory (pandas' columns)
+        if not array.flags.writeable or any(step < 0 for step in array.strides):
+            # torch warns on read-only memory (pandas' columns) and refuses negative strides
+            # (a reversed view, x[:, ::-1])
             array = array.copy()
         value = torch.as_tensor(array, dtype=dtype)
     if value.is_complex():

@@ -37,6 +37,24 @@ def test_numpy_paths_with_times_fit_as_paths_do():
     assert est.lam_ == pytest.approx(0.25, rel=1e-12)
 
 
+def test_reversed_and_strided_views_fit_as_copies_do():
+    # views with negative strides (x[:, ::-1]) are refused by torch.as_tensor: they are copied
+    x, t, k = _abm()
+
+    def reversed_view(values: np.ndarray) -> np.ndarray:
+        """The same values, held backwards: a view with negative strides."""
+        view = np.flip(np.flip(values).copy())
+        assert all(step < 0 for step in view.strides)
+        return view
+
+    reference = pf.LeastSquares().fit(x, k, times=t)
+    est = pf.LeastSquares().fit(reversed_view(x), reversed_view(k), times=reversed_view(t))
+    assert torch.equal(est.coef_, reference.coef_)
+    with pytest.raises(pf.InputError) as info:  # reversed times: unsorted, named, not a crash
+        pf.LeastSquares().fit(x[:, ::-1], k[::-1], times=t[::-1])
+    assert info.value.field.endswith("times")
+
+
 def test_numpy_paths_without_times_are_refused_naming_times():
     x, _, k = _abm()
     with pytest.raises(pf.InputError) as info:
