@@ -32,6 +32,7 @@ from pathfit.report.coverage import render_coverage_html, write_coverage_report
 from pathfit.report.html import render_html
 from pathfit.report.markdown import render_summary
 from pathfit.report.study import write_study_report
+from report.test_report import POLY  # the polynomial run the report's other tests use
 from report.test_study_report import (
     HORIZON,
     INTERVAL,
@@ -43,15 +44,6 @@ from report.test_study_report import (
     stability_rows,
 )
 
-POLY = {
-    "target": {"kind": "poly_lambda", "coef": [0.1, 0.0, 0.05], "noise_std": 0.01},
-    "sampling": {"horizon": 2.0, "n_paths": 20, "n_times": 200},
-    "methods": {
-        "pointwise_mlp": {"max_steps": 3, "hidden": [8]},
-        "gradient": {"holdout": 0.2},
-    },
-    "lambda_x": {"coef": [0.1, 0.0, 0.05], "widths": [4], "mlp_max_steps": 3, "max_degree": 2},
-}
 SMALL = {"sampling": {"n_paths": 10, "n_times": 30}}
 WIDTHS = (420, 1280)
 
